@@ -1,0 +1,65 @@
+# modelsurgery: every install step the project needs lives here.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+DEBUG_BIN := .build/debug/modelsurgery
+RELEASE_BIN := .build/release/modelsurgery
+SMOLLM2 := models/SmolLM2-135M-Instruct.Q4_1.gguf
+GEMMA3 := models/gemma-3-270m-q4_k_m.gguf
+# llama.cpp's multimodal library is not needed to load text models; skipping it shortens the build.
+export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
+
+.PHONY: all build release test test-swift test-interop demo bench fixtures models clean system-deps
+
+all: build
+
+system-deps:
+	@command -v python3 >/dev/null || { apt-get update && apt-get install -y python3 python3-venv; }
+	@python3 -c 'import venv, ensurepip' 2>/dev/null || { apt-get update && apt-get install -y python3-venv; }
+
+$(VENV)/.base: requirements.txt | system-deps
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+# The real GGUF client. The first install builds llama.cpp from source (about 5 minutes); pip caches the wheel.
+$(VENV)/.interop: requirements-interop.txt $(VENV)/.base
+	$(PY) -m pip install --quiet -r requirements-interop.txt
+	touch $@
+
+$(SMOLLM2): scripts/fetch_models.py | $(VENV)/.base
+	$(PY) scripts/fetch_models.py smollm2
+
+$(GEMMA3): scripts/fetch_models.py | $(VENV)/.base
+	$(PY) scripts/fetch_models.py gemma3
+
+models: $(SMOLLM2) $(GEMMA3)
+
+build:
+	swift build
+
+release:
+	swift build -c release
+
+test-swift:
+	swift test
+
+# Our outputs read back by the reference gguf reader, and real models loaded by llama.cpp.
+test-interop: build $(VENV)/.interop models
+	MODELSURGERY=$(DEBUG_BIN) $(PY) -m pytest -q Tests/interop
+
+test: test-swift test-interop
+
+# Rewrites TestModels/ with the reference gguf writer (deterministic).
+fixtures: $(VENV)/.base
+	$(PY) TestModels/generate.py
+
+demo: release $(VENV)/.interop $(SMOLLM2)
+	MODELSURGERY=$(RELEASE_BIN) PY=$(PY) bash scripts/demo.sh $(SMOLLM2)
+
+bench: release $(VENV)/.base $(SMOLLM2)
+	MODELSURGERY=$(RELEASE_BIN) $(PY) scripts/bench.py
+
+clean:
+	rm -rf .build bench-out

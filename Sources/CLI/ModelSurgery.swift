@@ -1,0 +1,11 @@
+import ArgumentParser
+
+@main
+struct ModelSurgery: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "modelsurgery",
+        abstract: "Make language models smaller by removing whole decoder blocks (GGUF).",
+        version: "0.1.0",
+        subcommands: [Inspect.self, Prune.self, Convert.self]
+    )
+}

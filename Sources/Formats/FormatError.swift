@@ -1,0 +1,62 @@
+/// What can be wrong with a model file. Every description is one line that starts with the file.
+public enum FormatError: Error, CustomStringConvertible, Equatable {
+    case notGGUF(file: String, magic: String)
+    case unsupportedVersion(file: String, version: UInt32)
+    case bigEndian(file: String)
+    case truncated(file: String, offset: Int, reading: String)
+    case implausibleCount(file: String, what: String, count: UInt64, room: Int)
+    case unknownValueType(file: String, key: String, id: UInt32)
+    case duplicateKey(file: String, key: String)
+    case badAlignment(file: String, value: String)
+    case tooManyDimensions(file: String, tensor: String, count: UInt32)
+    case badDimension(file: String, tensor: String, shape: [Int64])
+    case unknownTensorType(file: String, tensor: String, id: UInt32)
+    case partialBlock(file: String, tensor: String, rowLength: Int, type: String, blockSize: Int)
+    case duplicateTensor(file: String, tensor: String)
+    case misalignedTensor(file: String, tensor: String, offset: UInt64, alignment: Int)
+    case tensorOutsideFile(file: String, tensor: String, start: UInt64, byteCount: Int, fileSize: Int)
+    case blockOutOfRange(file: String, tensor: String, blockCount: Int)
+    case split(file: String, problem: String)
+    case output(file: String, problem: String)
+
+    public var description: String {
+        switch self {
+        case let .notGGUF(file, magic):
+            "\(file): not a GGUF file (magic \(magic), expected \"GGUF\")"
+        case let .unsupportedVersion(file, version):
+            "\(file): unsupported GGUF version \(version) (supported: 2, 3)"
+        case let .bigEndian(file):
+            "\(file): big-endian GGUF is not supported"
+        case let .truncated(file, offset, reading):
+            "\(file): truncated: file ends at byte \(offset) while reading \(reading)"
+        case let .implausibleCount(file, what, count, room):
+            "\(file): \(what) \(count) cannot fit in the \(room) bytes that remain (truncated or corrupt file)"
+        case let .unknownValueType(file, key, id):
+            "\(file): metadata key '\(key)' has unknown value type \(id)"
+        case let .duplicateKey(file, key):
+            "\(file): duplicate metadata key '\(key)'"
+        case let .badAlignment(file, value):
+            "\(file): general.alignment must be a UINT32 power of two, found \(value)"
+        case let .tooManyDimensions(file, tensor, count):
+            "\(file): tensor '\(tensor)' has \(count) dimensions (at most 4)"
+        case let .badDimension(file, tensor, shape):
+            "\(file): tensor '\(tensor)' has an invalid or overflowing shape \(shape)"
+        case let .unknownTensorType(file, tensor, id):
+            "\(file): tensor '\(tensor)' has unknown ggml type id \(id)"
+        case let .partialBlock(file, tensor, rowLength, type, blockSize):
+            "\(file): tensor '\(tensor)' row length \(rowLength) is not a multiple of the \(type) block size \(blockSize)"
+        case let .duplicateTensor(file, tensor):
+            "\(file): duplicate tensor name '\(tensor)'"
+        case let .misalignedTensor(file, tensor, offset, alignment):
+            "\(file): tensor '\(tensor)' data offset \(offset) is not a multiple of the alignment \(alignment)"
+        case let .tensorOutsideFile(file, tensor, start, byteCount, fileSize):
+            "\(file): tensor '\(tensor)' data (\(byteCount) bytes at \(start)) extends past the end of the file (\(fileSize) bytes)"
+        case let .blockOutOfRange(file, tensor, blockCount):
+            "\(file): tensor '\(tensor)' names a block beyond the block count \(blockCount)"
+        case let .split(file, problem):
+            "\(file): \(problem)"
+        case let .output(file, problem):
+            "\(file): \(problem)"
+        }
+    }
+}

@@ -1,0 +1,102 @@
+import Foundation
+import Graph
+
+/// Lays a model out as one or more GGUF files and streams them to disk.
+///
+/// Phases per file: header, key/values, tensor infos, padding, then the tensor data copied from the
+/// source mapping in bounded chunks. Offsets are the padded running sum in info order, as llama.cpp requires.
+struct GGUFWriter {
+    struct Shard {
+        var metadata: Metadata
+        var tensors: [(name: String, tensor: Tensor)]
+    }
+
+    let shards: [Shard]
+    let version: UInt32
+    let alignment: Int
+    private static let copyBufferSize = 4 << 20
+
+    init(model: Model, maxShardBytes: Int?) throws {
+        version = model.origin.format == "gguf" ? UInt32(model.origin.version) : 3
+        alignment = model.metadata[GGUFFile.alignmentKey]?.int ?? GGUFFile.defaultAlignment
+
+        let named = GGUF.namedTensors(of: model)
+
+        // As gguf-split: start a new shard when the next tensor would pass the limit, never leaving one empty.
+        var groups: [[(name: String, tensor: Tensor)]] = [[]]
+        var groupBytes = 0
+        for (name, tensor) in named {
+            if let limit = maxShardBytes, !groups[groups.count - 1].isEmpty, groupBytes + tensor.byteCount > limit {
+                groups.append([])
+                groupBytes = 0
+            }
+            groups[groups.count - 1].append((name, tensor))
+            groupBytes += tensor.byteCount
+        }
+
+        if groups.count == 1 {
+            shards = [Shard(metadata: model.metadata, tensors: groups[0])]
+        } else {
+            shards = groups.enumerated().map { index, tensors in
+                var metadata = index == 0 ? model.metadata : Metadata()
+                metadata[GGUFSplit.numberKey] = .uint16(UInt16(index))
+                metadata[GGUFSplit.countKey] = .uint16(UInt16(groups.count))
+                metadata[GGUFSplit.tensorCountKey] = .int32(Int32(named.count))
+                return Shard(metadata: metadata, tensors: tensors)
+            }
+        }
+        self.model = model
+    }
+
+    private let model: Model
+
+    func write(to url: URL, progress: ((Int, Int) -> Void)?) throws -> [URL] {
+        let targets = shards.count == 1
+            ? [url]
+            : shards.indices.map { GGUFSplit.shardURL(for: url, index: $0, count: shards.count) }
+        try checkNotOverwritingInput(targets, of: model)
+
+        let total = shards.reduce(0) { $0 + $1.tensors.reduce(0) { $0 + $1.tensor.byteCount } }
+        var done = 0
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.copyBufferSize, alignment: 4096)
+        defer { buffer.deallocate() }
+
+        var outputs: [OutputFile] = []
+        for (shard, target) in zip(shards, targets) {
+            let output = try OutputFile(target: target)
+            outputs.append(output)
+            try output.write(header(of: shard))
+            for (_, tensor) in shard.tensors {
+                try output.copy(tensor.data, through: buffer)
+                try output.writeZeros(GGUFFile.padded(tensor.byteCount, to: alignment) - tensor.byteCount)
+                done += tensor.byteCount
+                progress?(done, total)
+            }
+        }
+        for output in outputs { try output.commit() }
+        return targets
+    }
+
+    /// Everything before the data section: magic, version, counts, key/values, tensor infos, padding.
+    private func header(of shard: Shard) -> [UInt8] {
+        var encoder = GGUFEncoder()
+        encoder.append(bytes: GGUFFile.magic)
+        encoder.append(version)
+        encoder.append(UInt64(shard.tensors.count))
+        encoder.append(UInt64(shard.metadata.count))
+        for (key, value) in shard.metadata.entries {
+            encoder.append(key: key, value: value)
+        }
+        var offset = 0
+        for (name, tensor) in shard.tensors {
+            encoder.append(string: Array(name.utf8))
+            encoder.append(UInt32(tensor.shape.count))
+            for dimension in tensor.shape { encoder.append(Int64(dimension)) }
+            encoder.append(tensor.type.id)
+            encoder.append(UInt64(offset))
+            offset += GGUFFile.padded(tensor.byteCount, to: alignment)
+        }
+        encoder.pad(to: alignment)
+        return encoder.bytes
+    }
+}

@@ -1,0 +1,94 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+import Graph
+
+/// A file being written beside its target under a temporary name; `commit()` renames it into place.
+/// Until then the target is untouched, and a failed write leaves nothing behind.
+final class OutputFile {
+    let target: URL
+    let temporary: URL
+    private let descriptor: Int32
+    private var committed = false
+    private(set) var bytesWritten = 0
+
+    init(target: URL) throws {
+        self.target = target
+        let name = ".\(target.lastPathComponent).\(getpid()).modelsurgery-tmp"
+        temporary = target.deletingLastPathComponent().appendingPathComponent(name)
+        descriptor = open(temporary.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard descriptor >= 0 else {
+            throw FormatError.output(file: target.path, problem: "cannot create: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    deinit {
+        close(descriptor)
+        if !committed { unlink(temporary.path) }
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
+        var done = 0
+        while done < bytes.count {
+            let written = systemWrite(descriptor, bytes.baseAddress! + done, bytes.count - done)
+            if written < 0 && errno == EINTR { continue }
+            guard written > 0 else {
+                throw FormatError.output(file: target.path, problem: "write failed: \(String(cString: strerror(errno)))")
+            }
+            done += written
+        }
+        bytesWritten += done
+    }
+
+    func write(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try write($0) }
+    }
+
+    func writeZeros(_ count: Int) throws {
+        guard count > 0 else { return }
+        try write([UInt8](repeating: 0, count: count))
+    }
+
+    /// Copies `source` through `buffer` with pread, so memory stays bounded and the source mapping is
+    /// never paged in whole.
+    func copy(_ source: TensorBytes, through buffer: UnsafeMutableRawBufferPointer) throws {
+        var done = 0
+        while done < source.count {
+            let chunk = min(buffer.count, source.count - done)
+            let got = pread(source.file.descriptor, buffer.baseAddress!, chunk, off_t(source.offset + done))
+            if got < 0 && errno == EINTR { continue }
+            guard got > 0 else {
+                throw FormatError.output(file: target.path,
+                                         problem: "reading \(source.file.path) failed: \(String(cString: strerror(errno)))")
+            }
+            try write(UnsafeRawBufferPointer(rebasing: buffer[0 ..< got]))
+            done += got
+        }
+    }
+
+    func commit() throws {
+        guard rename(temporary.path, target.path) == 0 else {
+            throw FormatError.output(file: target.path, problem: "cannot rename into place: \(String(cString: strerror(errno)))")
+        }
+        committed = true
+    }
+}
+
+/// Refuses targets that are one of the model's own source files.
+func checkNotOverwritingInput(_ targets: [URL], of model: Model) throws {
+    let inputs = Set(model.origin.files.map(\.identity))
+    for target in targets {
+        if let identity = FileIdentity(path: target.path), inputs.contains(identity) {
+            throw FormatError.output(file: target.path, problem: "refusing to overwrite an input file")
+        }
+    }
+}
+
+#if canImport(Glibc)
+private let systemWrite = Glibc.write
+#elseif canImport(Darwin)
+private let systemWrite = Darwin.write
+#endif

@@ -1,0 +1,80 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+
+/// A read-only file mapped into memory. Pages load only when touched, so opening a 40 GB model costs
+/// nothing; `Data(contentsOf:options:.mappedIfSafe)` would read it all on Linux.
+public final class MappedFile: @unchecked Sendable {
+    public let url: URL
+    public let size: Int
+    public let descriptor: Int32
+    public let bytes: UnsafeRawBufferPointer
+
+    public var path: String { url.path }
+
+    public init(url: URL) throws {
+        self.url = url
+        let fd = open(url.path, O_RDONLY)
+        guard fd >= 0 else { throw FileAccessError(path: url.path, problem: String(cString: strerror(errno))) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            let problem = String(cString: strerror(errno))
+            close(fd)
+            throw FileAccessError(path: url.path, problem: problem)
+        }
+        guard (info.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
+            throw FileAccessError(path: url.path, problem: "not a regular file")
+        }
+        descriptor = fd
+        size = Int(info.st_size)
+        if size == 0 {
+            bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+            return
+        }
+        guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else {
+            let problem = String(cString: strerror(errno))
+            close(fd)
+            throw FileAccessError(path: url.path, problem: "cannot map: \(problem)")
+        }
+        bytes = UnsafeRawBufferPointer(start: base, count: size)
+    }
+
+    deinit {
+        if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), size) }
+        close(descriptor)
+    }
+
+    /// Identity of the file on disk, to refuse writing over an input.
+    public var identity: FileIdentity {
+        var info = stat()
+        fstat(descriptor, &info)
+        return FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
+    }
+}
+
+public struct FileIdentity: Hashable, Sendable {
+    public let device: UInt64
+    public let inode: UInt64
+
+    /// The identity of the file at `path`, or nil when nothing is there.
+    public init?(path: String) {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        self.init(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
+    }
+
+    public init(device: UInt64, inode: UInt64) {
+        self.device = device
+        self.inode = inode
+    }
+}
+
+public struct FileAccessError: Error, CustomStringConvertible {
+    public let path: String
+    public let problem: String
+    public var description: String { "\(path): \(problem)" }
+}

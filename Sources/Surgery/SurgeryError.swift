@@ -1,0 +1,16 @@
+public enum SurgeryError: Error, CustomStringConvertible, Equatable {
+    case badLayerList(text: String, part: String)
+    case blockOutOfRange(index: Int, blockCount: Int)
+    case removesEveryBlock(blockCount: Int)
+
+    public var description: String {
+        switch self {
+        case let .badLayerList(text, part):
+            "invalid layer list '\(text)': '\(part)' is not an index or a range like 20-23"
+        case let .blockOutOfRange(index, blockCount):
+            "block \(index) does not exist: the model has blocks 0-\(blockCount - 1)"
+        case let .removesEveryBlock(blockCount):
+            "that would remove all \(blockCount) blocks; at least one must remain"
+        }
+    }
+}

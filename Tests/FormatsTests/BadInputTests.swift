@@ -1,0 +1,45 @@
+import Foundation
+import Graph
+import Testing
+@testable import Formats
+
+/// Corrupt files (made by the generator from a valid fixture) each fail with the error that names the problem.
+struct BadInputTests {
+    static let cases: [(String, @Sendable (FormatError) -> Bool)] = [
+        ("bad-magic.gguf", { if case .notGGUF = $0 { true } else { false } }),
+        ("not-gguf.txt", { if case .notGGUF = $0 { true } else { false } }),
+        ("version-1.gguf", { $0 == .unsupportedVersion(file: path("version-1.gguf"), version: 1) }),
+        ("version-99.gguf", { $0 == .unsupportedVersion(file: path("version-99.gguf"), version: 99) }),
+        ("big-endian.gguf", { $0 == .bigEndian(file: path("big-endian.gguf")) }),
+        ("truncated-header.gguf", { if case .implausibleCount = $0 { true } else if case .truncated = $0 { true } else { false } }),
+        ("truncated-data.gguf", { if case .tensorOutsideFile = $0 { true } else { false } }),
+        ("offset-past-end.gguf", { if case .tensorOutsideFile = $0 { true } else { false } }),
+        ("misaligned-offset.gguf", { if case .misalignedTensor = $0 { true } else { false } }),
+        ("dims-overflow.gguf", { if case .badDimension = $0 { true } else { false } }),
+        ("absurd-tensor-count.gguf", { if case .implausibleCount(_, let what, _, _) = $0 { what == "tensor count" } else { false } }),
+        ("absurd-kv-count.gguf", { if case .implausibleCount(_, let what, _, _) = $0 { what == "metadata key count" } else { false } }),
+        ("string-past-end.gguf", { if case .truncated = $0 { true } else { false } }),
+        ("duplicate-tensor-name.gguf", { if case .duplicateTensor = $0 { true } else { false } }),
+        ("unknown-type.gguf", { if case .unknownTensorType(_, _, 200) = $0 { true } else { false } }),
+    ]
+
+    static func path(_ name: String) -> String { Fixtures.url("bad/\(name)").path }
+
+    @Test(arguments: cases.map(\.0))
+    func failsWithTheRightError(name: String) throws {
+        let check = Self.cases.first { $0.0 == name }!.1
+        do {
+            _ = try GGUF.readModel(at: Fixtures.url("bad/\(name)"))
+            Issue.record("\(name) was accepted")
+        } catch let error as FormatError {
+            #expect(check(error), "\(name): \(error)")
+            #expect(error.description.hasPrefix(Self.path(name)))
+            #expect(!error.description.contains("\n"))
+        }
+    }
+
+    @Test func everyCorruptFixtureIsCovered() throws {
+        let files = try FileManager.default.contentsOfDirectory(atPath: Fixtures.url("bad").path)
+        #expect(Set(files) == Set(Self.cases.map(\.0)))
+    }
+}
