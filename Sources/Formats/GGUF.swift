@@ -49,34 +49,34 @@ public enum GGUF {
     private static func assemble(metadata: Metadata, tensors entries: [(info: GGUFFile.TensorInfo, data: TensorBytes, file: String)],
                                  origin: Origin) throws -> Model {
         let architecture = metadata["general.architecture"]?.string ?? "unknown"
+        let parsedNames = entries.map { blockName($0.info.name) }
+        let blockCount = metadata["\(architecture).block_count"]?.int
+            ?? (parsedNames.compactMap { $0?.index }.max() ?? -1) + 1
         var seen = Set<String>()
         var globals: [Tensor] = []
         var blockTensors: [Int: [Tensor]] = [:]
-        for (ordinal, entry) in entries.enumerated() {
+        for (ordinal, (entry, blockName)) in zip(entries, parsedNames).enumerated() {
             guard seen.insert(entry.info.name).inserted else {
                 throw FormatError.duplicateTensor(file: entry.file, tensor: entry.info.name)
             }
             var tensor = Tensor(name: entry.info.name, shape: entry.info.shape, type: entry.info.type,
                                 data: entry.data, ordinal: ordinal)
-            if let (index, role) = blockName(entry.info.name) {
-                tensor.name = role
-                blockTensors[index, default: []].append(tensor)
-            } else {
+            guard let (index, role) = blockName else {
                 globals.append(tensor)
+                continue
             }
-        }
-        let highest = blockTensors.keys.max().map { $0 + 1 } ?? 0
-        let blockCount = metadata["\(architecture).block_count"]?.int ?? highest
-        if highest > blockCount, let index = blockTensors.keys.max(), let tensor = blockTensors[index]?.first {
-            let file = entries.first { $0.info.name == "\(blockPrefix)\(index).\(tensor.name)" }?.file ?? "?"
-            throw FormatError.blockOutOfRange(file: file, tensor: "\(blockPrefix)\(index).\(tensor.name)", blockCount: blockCount)
+            guard index < blockCount else {
+                throw FormatError.blockOutOfRange(file: entry.file, tensor: entry.info.name, blockCount: blockCount)
+            }
+            tensor.name = role
+            blockTensors[index, default: []].append(tensor)
         }
         let blocks = (0 ..< blockCount).map { Block(tensors: blockTensors[$0] ?? []) }
         return Model(metadata: metadata, globalTensors: globals, blocks: blocks, origin: origin)
     }
 
     /// `blk.12.attn_q.weight` → (12, "attn_q.weight").
-    static func blockName(_ name: String) -> (Int, String)? {
+    static func blockName(_ name: String) -> (index: Int, role: String)? {
         guard name.hasPrefix(blockPrefix) else { return nil }
         let rest = name.dropFirst(blockPrefix.count)
         guard let dot = rest.firstIndex(of: "."), let index = Int(rest[..<dot]), index >= 0 else { return nil }

@@ -11,6 +11,7 @@ struct GGUFWriter {
         var tensors: [(name: String, tensor: Tensor)]
     }
 
+    let model: Model
     let shards: [Shard]
     let version: UInt32
     let alignment: Int
@@ -47,8 +48,6 @@ struct GGUFWriter {
         }
         self.model = model
     }
-
-    private let model: Model
 
     func write(to url: URL, progress: ((Int, Int) -> Void)?) throws -> [URL] {
         let targets = shards.count == 1

@@ -1,0 +1,54 @@
+"""Failures: non-zero exit, one line on stderr naming the file, nothing left behind."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from support import BAD, BAD_FILES, MODELS, assert_clean_error, run, sha256_file
+
+
+@pytest.mark.parametrize("name", BAD_FILES)
+def test_inspect_rejects_bad_file(name):
+    assert_clean_error(run("inspect", BAD / name, "--json"), name)
+
+
+@pytest.mark.parametrize("name", BAD_FILES)
+def test_prune_rejects_bad_file(name, tmp_path):
+    # --layers 1 would be a valid request on the uncorrupted tiny-base.gguf (2 blocks).
+    result = run("prune", BAD / name, tmp_path / "out.gguf", "--layers", "1")
+    assert_clean_error(result, name)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("selection", [
+    ["--layers", "4"], ["--layers", "2-9"], ["--keep", "7"],     # out of range (4 blocks)
+    ["--layers", "0-3"], ["--layers", "0,1,2,3"],                 # removes every block
+])
+def test_prune_rejects_bad_selection(selection, tmp_path):
+    name = "tiny-llama.gguf"
+    result = run("prune", MODELS / name, tmp_path / "out.gguf", *selection)
+    assert_clean_error(result, name)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("spelling", ["same", "dotdot"])
+def test_prune_refuses_to_overwrite_input(spelling, tmp_path):
+    source = tmp_path / "model.gguf"
+    shutil.copyfile(MODELS / "tiny-llama.gguf", source)
+    (tmp_path / "sub").mkdir()
+    out = source if spelling == "same" else tmp_path / "sub" / ".." / "model.gguf"
+    before = sha256_file(source)
+    result = run("prune", source, out, "--layers", "1")
+    assert_clean_error(result, "model.gguf")
+    assert sha256_file(source) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.gguf", "sub"]
+    assert list((tmp_path / "sub").iterdir()) == []
+
+
+def test_missing_input(tmp_path):
+    assert_clean_error(run("inspect", tmp_path / "missing.gguf"), "missing.gguf")
+    result = run("prune", tmp_path / "missing.gguf", tmp_path / "out.gguf", "--layers", "1")
+    assert_clean_error(result, "missing.gguf")
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,52 @@
+"""`modelsurgery inspect --json` agrees with gguf-py's reading of each fixture."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+from support import MODELS, SINGLE_FIXTURES, SPLIT_FIRST, SPLIT_WHOLE, block_of, read, run_ok
+
+
+def inspect_json(path, *extra) -> dict:
+    return json.loads(run_ok("inspect", path, "--json", *extra).stdout)
+
+
+@pytest.mark.parametrize("name", SINGLE_FIXTURES)
+def test_inspect_summary_matches_reader(name):
+    view = read(MODELS / name)
+    got = inspect_json(MODELS / name)
+
+    assert got["architecture"] == view.arch
+    assert got["blockCount"] == view.block_count
+    assert got["parameters"] == sum(t.n_elements for t in view.tensors)
+    assert got["bytes"] == sum(t.n_bytes for t in view.tensors)
+    assert got["tensorTypes"] == dict(Counter(t.type for t in view.tensors))
+
+    blocks = sorted(got["blocks"], key=lambda b: b["index"])
+    assert [b["index"] for b in blocks] == list(range(view.block_count))
+    for b in blocks:
+        mine = [t for t in view.tensors if block_of(t.name) == b["index"]]
+        assert b["parameters"] == sum(t.n_elements for t in mine), f"block {b['index']}"
+        assert b["bytes"] == sum(t.n_bytes for t in mine), f"block {b['index']}"
+
+
+@pytest.mark.parametrize("name", SINGLE_FIXTURES)
+def test_inspect_tensors_match_reader(name):
+    view = read(MODELS / name)
+    got = inspect_json(MODELS / name, "--tensors")["tensors"]
+    assert [t["name"] for t in got] == [t.name for t in view.tensors]
+    for mine, ref in zip(got, view.tensors):
+        assert mine["type"] == ref.type, ref.name
+        assert tuple(mine["shape"]) == ref.shape, ref.name
+        assert mine["bytes"] == ref.n_bytes, ref.name
+
+
+def test_inspect_first_shard_describes_whole_model():
+    """Given the first shard, inspect reports the whole split model."""
+    whole = inspect_json(MODELS / SPLIT_WHOLE, "--tensors")
+    split = inspect_json(MODELS / SPLIT_FIRST, "--tensors")
+    for key in ("architecture", "blockCount", "parameters", "bytes", "blocks", "tensorTypes", "tensors"):
+        assert split[key] == whole[key], key
