@@ -13,9 +13,10 @@ export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 
 all: build
 
+# Debian packages: OpenBLAS for the engine's matrix products, pkg-config to find it, Python for the references.
 system-deps:
-	@command -v python3 >/dev/null || { apt-get update && apt-get install -y python3 python3-venv; }
-	@python3 -c 'import venv, ensurepip' 2>/dev/null || { apt-get update && apt-get install -y python3-venv; }
+	@pkg-config --exists openblas 2>/dev/null || { apt-get update && apt-get install -y pkg-config libopenblas-dev; }
+	@python3 -c 'import venv, ensurepip' 2>/dev/null || { apt-get update && apt-get install -y python3 python3-venv; }
 
 $(VENV)/.base: requirements.txt | system-deps
 	python3 -m venv $(VENV)
@@ -36,13 +37,13 @@ $(GEMMA3): scripts/fetch_models.py | $(VENV)/.base
 
 models: $(SMOLLM2) $(GEMMA3)
 
-build:
+build: system-deps
 	swift build
 
-release:
+release: system-deps
 	swift build -c release
 
-test-swift:
+test-swift: system-deps models
 	swift test
 
 # Our outputs read back by the reference gguf reader, and real models loaded by llama.cpp.

@@ -6,7 +6,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "modelsurgery", targets: ["modelsurgery"]),
-        .library(name: "ModelSurgery", targets: ["Graph", "Formats", "Surgery"]),
+        .library(name: "ModelSurgery", targets: ["Graph", "Formats", "Surgery", "Scoring"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -15,15 +15,22 @@ let package = Package(
         .target(name: "Graph"),
         .target(name: "Formats", dependencies: ["Graph"]),
         .target(name: "Surgery", dependencies: ["Graph"]),
+        // OpenBLAS through pkg-config on Linux (Debian: libopenblas-dev); Accelerate on macOS.
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .target(
+            name: "Scoring",
+            dependencies: ["Graph", .target(name: "CBLAS", condition: .when(platforms: [.linux]))]
+        ),
         .executableTarget(
             name: "modelsurgery",
             dependencies: [
-                "Graph", "Formats", "Surgery",
+                "Graph", "Formats", "Surgery", "Scoring",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/CLI"
         ),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "Graph"]),
         .testTarget(name: "SurgeryTests", dependencies: ["Surgery", "Formats", "Graph"]),
+        .testTarget(name: "ScoringTests", dependencies: ["Scoring", "Formats", "Graph"]),
     ]
 )

@@ -1,0 +1,29 @@
+/// What stops the engine from running a model. Each description is one line naming what to fix.
+public enum ScoringError: Error, CustomStringConvertible, Equatable {
+    case unsupportedTensorType(tensor: String, type: String)
+    case unsupportedArchitecture(String, supported: [String])
+    case unsupportedTokenizer(model: String)
+    case missingTensor(String)
+    case missingMetadata(String)
+    case badShape(tensor: String, expected: [Int], found: [Int])
+    case textTooShort(tokens: Int, needed: Int)
+
+    public var description: String {
+        switch self {
+        case let .unsupportedTensorType(tensor, type):
+            "tensor '\(tensor)' has type \(type), which the engine cannot dequantize"
+        case let .unsupportedArchitecture(name, supported):
+            "architecture '\(name)' is not supported by the engine (supported: \(supported.joined(separator: ", ")))"
+        case let .unsupportedTokenizer(model):
+            "tokenizer model '\(model)' is not supported (supported: gpt2, llama)"
+        case let .missingTensor(name):
+            "tensor '\(name)' is missing"
+        case let .missingMetadata(key):
+            "metadata key '\(key)' is missing"
+        case let .badShape(tensor, expected, found):
+            "tensor '\(tensor)' has shape \(found), expected \(expected)"
+        case let .textTooShort(tokens, needed):
+            "the text has \(tokens) tokens, fewer than the \(needed) needed"
+        }
+    }
+}
