@@ -44,8 +44,10 @@ def spawn(cmd: list[str]) -> tuple[float, float]:
 
 
 def run_case(label: str, source: Path, runs: int, tool: str, peer: bool) -> dict:
-    """One untimed warm-up round, then `runs` timed rounds; each round runs ours, cp (of our output), peer,
-    each into a fresh output with no dirty pages pending. Interleaving spreads this machine's drift over all."""
+    """One untimed warm-up round, then `runs` timed rounds. A round runs ours, cp (of our output) and the
+    peer, in reverse order every other round, so drift and whatever the previous tool leaves behind hit
+    all alike. Each tool's old output is deleted just before its own run (on a VM with free page reporting,
+    long-freed memory costs more to reuse), then `sync`, so no dirty pages are pending."""
     ours_out = OUT / "ours.gguf"
     commands = {"ours": ([tool, "prune", str(source), str(ours_out), "--layers", LAYERS], ours_out),
                 "cp": (["cp", str(ours_out), str(OUT / "cp.gguf")], OUT / "cp.gguf")}
@@ -53,15 +55,16 @@ def run_case(label: str, source: Path, runs: int, tool: str, peer: bool) -> dict
         commands["peer"] = ([*PEER, str(source), str(OUT / "peer.gguf"), "--layers", LAYERS], OUT / "peer.gguf")
     samples = {key: [] for key in commands}
     case = {"label": label, "input": source.stat().st_size}
-    for _ in range(1 + runs):
-        for key, (cmd, output) in commands.items():
+    for index in range(1 + runs):
+        order = list(commands) if index % 2 == 0 else list(reversed(commands))  # cp then copies last round's output
+        for key in order:
+            cmd, output = commands[key]
             output.unlink(missing_ok=True)
             os.sync()
             samples[key].append(spawn(cmd))
             case[key] = {"size": output.stat().st_size}
-            if key != "ours":  # ours is cp's source; the others go at once to spare the disk
-                output.unlink()
-    ours_out.unlink()
+    for _, output in commands.values():
+        output.unlink()
     for key, results in samples.items():
         walls = [wall for wall, _ in results[1:]]
         case[key] |= {"wall": statistics.median(walls), "best": min(walls), "worst": max(walls),
@@ -83,7 +86,7 @@ def print_case(case: dict, runs: int) -> None:
                 "peer": f"peer/ours time {row['wall'] / ours['wall']:.1f}x"}[key]
         spread = f"{row['best']:.3f}-{row['worst']:.3f}"
         print(f"  {name:<22}{row['wall']:>9.3f}{spread:>15}{row['size'] / MB / row['wall']:>9.0f}{row['rss']:>14.1f}  {note}")
-    print(f"  (wall: median of {runs} interleaved rounds after 1 warm-up round; peak RSS: max over all runs)")
+    print(f"  (wall: median of {runs} rounds, order alternating, after 1 warm-up round; peak RSS: max over all runs)")
 
 
 def synthetic_path(gb: float) -> Path:
@@ -200,7 +203,7 @@ def main() -> None:
     if not args.skip_synthetic:
         synthetic = synthetic_path(args.synthetic_gb)
         have = synthetic.stat().st_size if synthetic.exists() else 0
-        need = args.synthetic_gb * GB - have + 2 * args.synthetic_gb * GB + GB  # input + ours + cp (or peer) + slack
+        need = args.synthetic_gb * GB - have + 3 * args.synthetic_gb * GB + GB  # input + ours + cp + peer + slack
         if free_bytes() < need:
             print(f"\nskipping the synthetic case: needs {need / GB:.1f} GB free, have {free_bytes() / GB:.1f} GB")
         else:

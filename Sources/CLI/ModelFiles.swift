@@ -1,6 +1,7 @@
 import Foundation
 import Formats
 import Graph
+import Scoring
 
 /// A problem with what the user asked for, named with the file it concerns.
 struct UsageError: Error, CustomStringConvertible {
@@ -14,6 +15,20 @@ enum ModelFiles {
         let url = URL(fileURLWithPath: path)
         guard FileManager.default.fileExists(atPath: path) else { throw UsageError(file: path, problem: "no such file") }
         return try GGUF.readModel(at: url)
+    }
+
+    /// The engine and tokenizer for `model`; problems are reported against its file.
+    static func engine(for model: Model, path: String) throws -> (Engine, any Tokenizer) {
+        try naming(path) { (try Engine(model: model), try Tokenizers.make(from: model.metadata)) }
+    }
+
+    /// Runs `body`, reporting engine errors (unsupported architecture, tensor type ...) against `file`.
+    static func naming<T>(_ file: String, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as ScoringError {
+            throw UsageError(file: file, problem: error.description)
+        }
     }
 
     /// Writes `model` to `path` (or shards named after it), showing progress for long writes.

@@ -4,8 +4,8 @@ import ArgumentParser
 struct ModelSurgery: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "modelsurgery",
-        abstract: "Make language models smaller by removing whole decoder blocks (GGUF).",
+        abstract: "Make language models smaller by removing whole decoder blocks.",
         version: "0.1.0",
-        subcommands: [Inspect.self, Prune.self, Convert.self]
+        subcommands: [Inspect.self, Prune.self, Convert.self, Eval.self]
     )
 }

@@ -4,17 +4,35 @@ import Accelerate
 import CBLAS
 #endif
 
-/// Matrix products through the platform BLAS (OpenBLAS on Linux, Accelerate on macOS).
+/// Matrix products through the platform BLAS (OpenBLAS on Linux, Accelerate on macOS). Row-major throughout.
+///
+/// OpenBLAS runs single-threaded and the engine spreads work over the cores itself: large products are split
+/// by rows here, small ones (one attention head) run side by side from `Kernels.parallel`. Letting OpenBLAS
+/// thread inside those workers oversubscribes the cores and was four times slower.
 enum BLAS {
-    /// C[m×n] = A[m×k] · Bᵀ where B is [n×k] (rows of B are the weight rows, as ggml stores them), all row-major.
-    /// `accumulate` adds to C instead of overwriting it.
+    static let singleThreaded: Void = {
+        #if !canImport(Accelerate)
+        openblas_set_num_threads(1)
+        #endif
+    }()
+
+    /// C[m×n] = A[m×k] · Bᵀ, where B is [n×k]: the layout of ggml weights, one output row per weight row.
     static func multiplyTransposed(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into c: UnsafeMutablePointer<Float>,
-                                   m: Int, n: Int, k: Int, accumulate: Bool = false) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k),
-                    1, a, Int32(k), b, Int32(k), accumulate ? 1 : 0, c, Int32(n))
+                                   m: Int, n: Int, k: Int, lda: Int? = nil, ldb: Int? = nil, ldc: Int? = nil) {
+        _ = singleThreaded
+        let (lda, ldb, ldc) = (lda ?? k, ldb ?? k, ldc ?? n)
+        func rows(_ range: Range<Int>) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(range.count), Int32(n), Int32(k),
+                        1, a + range.lowerBound * lda, Int32(lda), b, Int32(ldb), 0, c + range.lowerBound * ldc, Int32(ldc))
+        }
+        if m * n * k < 1 << 22 || m < 8 {
+            rows(0 ..< m)
+        } else {
+            Kernels.parallel(m, minimumChunk: 4, rows)
+        }
     }
 
-    /// C[m×n] = A[m×k] · B[k×n], all row-major.
+    /// C[m×n] = A[m×k] · B[k×n].
     static func multiply(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into c: UnsafeMutablePointer<Float>,
                          m: Int, n: Int, k: Int, lda: Int? = nil, ldb: Int? = nil, ldc: Int? = nil) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k),

@@ -3,6 +3,7 @@ public enum ScoringError: Error, CustomStringConvertible, Equatable {
     case unsupportedTensorType(tensor: String, type: String)
     case unsupportedArchitecture(String, supported: [String])
     case unsupportedTokenizer(model: String)
+    case unsupportedPreTokenizer(String)
     case missingTensor(String)
     case missingMetadata(String)
     case badShape(tensor: String, expected: [Int], found: [Int])
@@ -16,6 +17,8 @@ public enum ScoringError: Error, CustomStringConvertible, Equatable {
             "architecture '\(name)' is not supported by the engine (supported: \(supported.joined(separator: ", ")))"
         case let .unsupportedTokenizer(model):
             "tokenizer model '\(model)' is not supported (supported: gpt2, llama)"
+        case let .unsupportedPreTokenizer(name):
+            "pre-tokenizer '\(name)' (tokenizer.ggml.pre) is not supported; llama.cpp refuses unknown ones too"
         case let .missingTensor(name):
             "tensor '\(name)' is missing"
         case let .missingMetadata(key):

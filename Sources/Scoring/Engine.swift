@@ -1,0 +1,189 @@
+import Foundation
+import Graph
+
+/// Runs a model on the CPU one block at a time: embed a batch, run block i on the hidden states of every
+/// token, apply the head. Each block's weights are dequantized when it runs and freed after, so memory
+/// holds the hidden states plus one block (and the output head while logits are computed).
+///
+/// The forward pass follows llama.cpp's graphs for the supported architectures, in Float throughout.
+public final class Engine: @unchecked Sendable {
+    public let model: Model
+    let config: EngineConfig
+    private var headWeights: [Float]?
+
+    public init(model: Model) throws {
+        self.model = model
+        config = try EngineConfig(model: model)
+    }
+
+    public var blockCount: Int { model.blocks.count }
+    public var hiddenSize: Int { config.hiddenSize }
+
+    private func globalTensor(_ name: String) throws -> Tensor {
+        guard let tensor = model.globalTensors.first(where: { $0.name == name }) else { throw ScoringError.missingTensor(name) }
+        return tensor
+    }
+
+    /// Embeddings of equally long token sequences.
+    public func embed(_ sequences: [[Int]]) throws -> HiddenStates {
+        let table = try globalTensor("token_embd.weight")
+        let width = config.hiddenSize
+        guard Dequantizer.supports(table.type) else {
+            throw ScoringError.unsupportedTensorType(tensor: table.name, type: table.type.name)
+        }
+        let length = sequences.first?.count ?? 0
+        precondition(sequences.allSatisfy { $0.count == length }, "sequences must have equal length")
+        let vocabulary = table.shape.count > 1 ? table.shape[1] : 1
+        let rowBytes = table.type.byteCount(elements: width)!
+        var values = [Float](repeating: 0, count: sequences.count * length * width)
+        let scale = config.architecture.scalesEmbeddings ? Float(width).squareRoot() : 1
+        values.withUnsafeMutableBufferPointer { out in
+            for (row, token) in sequences.joined().enumerated() {
+                precondition(token >= 0 && token < vocabulary, "token \(token) outside the vocabulary")
+                Dequantizer.decode(table.type, from: table.data.buffer.baseAddress! + token * rowBytes, count: width,
+                                   into: out.baseAddress! + row * width)
+                if scale != 1 { for i in 0 ..< width { out[row * width + i] *= scale } }
+            }
+        }
+        return HiddenStates(values: values, sequenceCount: sequences.count, sequenceLength: length, width: width)
+    }
+
+    /// Runs block `index` on every token of `states`, in place.
+    public func runBlock(_ index: Int, on states: inout HiddenStates) throws {
+        let weights = try BlockWeights(block: model.blocks[index], index: index, config: config)
+        let layer = config.layers[index]
+        let rows = states.tokenCount, width = config.hiddenSize
+        let queryWidth = layer.headCount * config.headSize
+        let keyWidth = layer.kvHeadCount * config.headSize
+        let valueWidth = layer.kvHeadCount * config.valueHeadSize
+        let positions = states.positions
+        let sequenceCount = states.sequenceCount, sequenceLength = states.sequenceLength
+
+        var normed = [Float](repeating: 0, count: rows * width)
+        var query = [Float](repeating: 0, count: rows * queryWidth)
+        var key = [Float](repeating: 0, count: rows * keyWidth)
+        var value = [Float](repeating: 0, count: rows * valueWidth)
+        var attention = [Float](repeating: 0, count: rows * layer.headCount * config.valueHeadSize)
+        var projected = [Float](repeating: 0, count: rows * width)
+
+        states.values.withUnsafeMutableBufferPointer { x in
+            let x = x.baseAddress!
+            Kernels.rmsNorm(x, weight: weights.attentionNorm, into: &normed, rows: rows, width: width, epsilon: config.rmsEpsilon)
+            BLAS.multiplyTransposed(normed, weights.query, into: &query, m: rows, n: queryWidth, k: width)
+            BLAS.multiplyTransposed(normed, weights.key, into: &key, m: rows, n: keyWidth, k: width)
+            BLAS.multiplyTransposed(normed, weights.value, into: &value, m: rows, n: valueWidth, k: width)
+            if let bias = weights.queryBias { Kernels.addBias(&query, bias, rows: rows, width: queryWidth) }
+            if let bias = weights.keyBias { Kernels.addBias(&key, bias, rows: rows, width: keyWidth) }
+            if let bias = weights.valueBias { Kernels.addBias(&value, bias, rows: rows, width: valueWidth) }
+            if let norm = weights.queryNorm {
+                Kernels.rmsNormInPlace(&query, weight: norm, rows: rows * layer.headCount, width: config.headSize,
+                                       epsilon: config.rmsEpsilon)
+            }
+            if let norm = weights.keyNorm {
+                Kernels.rmsNormInPlace(&key, weight: norm, rows: rows * layer.kvHeadCount, width: config.headSize,
+                                       epsilon: config.rmsEpsilon)
+            }
+            layer.rope.apply(&query, rows: rows, heads: layer.headCount, headSize: config.headSize, positions: positions)
+            layer.rope.apply(&key, rows: rows, heads: layer.kvHeadCount, headSize: config.headSize, positions: positions)
+            for i in query.indices { query[i] *= config.attentionScale }
+
+            attend(query: query, key: key, value: value, into: &attention, layer: layer, sequenceCount: sequenceCount,
+                   length: sequenceLength)
+            BLAS.multiplyTransposed(attention, weights.output, into: &projected, m: rows, n: width,
+                                    k: layer.headCount * config.valueHeadSize)
+            if let norm = weights.postAttentionNorm {
+                Kernels.rmsNormInPlace(&projected, weight: norm, rows: rows, width: width, epsilon: config.rmsEpsilon)
+            }
+            Kernels.add(x, projected, count: rows * width)
+
+            let hidden = weights.feedForwardSize
+            var gate = [Float](repeating: 0, count: rows * hidden)
+            var up = [Float](repeating: 0, count: rows * hidden)
+            Kernels.rmsNorm(x, weight: weights.feedForwardNorm, into: &normed, rows: rows, width: width, epsilon: config.rmsEpsilon)
+            BLAS.multiplyTransposed(normed, weights.gate, into: &gate, m: rows, n: hidden, k: width)
+            BLAS.multiplyTransposed(normed, weights.up, into: &up, m: rows, n: hidden, k: width)
+            Kernels.gatedActivation(&gate, up, count: rows * hidden, gelu: config.architecture.geluActivation)
+            BLAS.multiplyTransposed(gate, weights.down, into: &projected, m: rows, n: width, k: hidden)
+            if let norm = weights.postFeedForwardNorm {
+                Kernels.rmsNormInPlace(&projected, weight: norm, rows: rows, width: width, epsilon: config.rmsEpsilon)
+            }
+            Kernels.add(x, projected, count: rows * width)
+        }
+    }
+
+    /// Causal (and, on sliding-window layers, windowed) grouped-query attention, one sequence and head at a time.
+    private func attend(query: [Float], key: [Float], value: [Float], into output: inout [Float], layer: EngineConfig.Layer,
+                        sequenceCount: Int, length: Int) {
+        let headSize = config.headSize, valueSize = config.valueHeadSize
+        let queryWidth = layer.headCount * headSize, keyWidth = layer.kvHeadCount * headSize
+        let valueWidth = layer.kvHeadCount * valueSize, outputWidth = layer.headCount * valueSize
+        let group = layer.headCount / layer.kvHeadCount
+        let window = layer.slidingWindow ? config.window : Int.max
+        output.withUnsafeMutableBufferPointer { out in
+            let out = out.baseAddress!
+            Kernels.parallel(sequenceCount * layer.headCount, minimumChunk: 1) { range in
+                var scores = [Float](repeating: 0, count: length * length)
+                for pair in range {
+                    let sequence = pair / layer.headCount, head = pair % layer.headCount
+                    let firstRow = sequence * length
+                    query.withUnsafeBufferPointer { q in
+                        key.withUnsafeBufferPointer { k in
+                            BLAS.multiplyTransposed(q.baseAddress! + firstRow * queryWidth + head * headSize,
+                                                    k.baseAddress! + firstRow * keyWidth + (head / group) * headSize,
+                                                    into: &scores, m: length, n: length, k: headSize,
+                                                    lda: queryWidth, ldb: keyWidth, ldc: length)
+                        }
+                    }
+                    scores.withUnsafeMutableBufferPointer { s in
+                        for row in 0 ..< length {
+                            let start = window == Int.max ? 0 : max(0, row - window + 1)
+                            Kernels.softmax(s.baseAddress! + row * length, over: start ..< row + 1, width: length)
+                        }
+                    }
+                    value.withUnsafeBufferPointer { v in
+                        BLAS.multiply(scores, v.baseAddress! + firstRow * valueWidth + (head / group) * valueSize,
+                                      into: out + firstRow * outputWidth + head * valueSize,
+                                      m: length, n: valueSize, k: length, lda: length, ldb: valueWidth, ldc: outputWidth)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Final norm and output head on the chosen rows, `chunk` rows at a time; `body` gets each row's index
+    /// in `rows` and its logits over the vocabulary.
+    public func forEachLogits(of states: HiddenStates, rows: [Int], chunk: Int = 64,
+                              _ body: (Int, UnsafeBufferPointer<Float>) -> Void) throws {
+        let head = try outputHead()
+        let width = config.hiddenSize, vocabulary = head.count / width
+        let norm = try Dequantizer.floats(of: try globalTensor("output_norm.weight"), name: "output_norm.weight")
+        var selected = [Float](repeating: 0, count: chunk * width)
+        var logits = [Float](repeating: 0, count: chunk * vocabulary)
+        for start in stride(from: 0, to: rows.count, by: chunk) {
+            let count = min(chunk, rows.count - start)
+            states.values.withUnsafeBufferPointer { x in
+                selected.withUnsafeMutableBufferPointer { out in
+                    for i in 0 ..< count {
+                        Kernels.rmsNorm(x.baseAddress! + rows[start + i] * width, weight: norm,
+                                        into: out.baseAddress! + i * width, rows: 1, width: width, epsilon: config.rmsEpsilon)
+                    }
+                }
+            }
+            BLAS.multiplyTransposed(selected, head, into: &logits, m: count, n: vocabulary, k: width)
+            logits.withUnsafeBufferPointer { all in
+                for i in 0 ..< count {
+                    body(start + i, UnsafeBufferPointer(rebasing: all[i * vocabulary ..< (i + 1) * vocabulary]))
+                }
+            }
+        }
+    }
+
+    /// The output projection, tied to the embeddings when the model has no `output.weight`; kept once built.
+    private func outputHead() throws -> [Float] {
+        if let headWeights { return headWeights }
+        let tensor = try model.globalTensors.first { $0.name == "output.weight" } ?? globalTensor("token_embd.weight")
+        let weights = try Dequantizer.floats(of: tensor, name: tensor.name)
+        headWeights = weights
+        return weights
+    }
+}

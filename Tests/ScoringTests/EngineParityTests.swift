@@ -1,0 +1,72 @@
+import Foundation
+import Graph
+import Testing
+@testable import Formats
+@testable import Scoring
+
+/// The engine against llama.cpp's own outputs (TestModels/engine-golden.json, made by generate_engine_golden.py).
+struct EngineParityTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    nonisolated(unsafe) static let golden: [String: [String: Any]] = {
+        let data = try! Data(contentsOf: root.appendingPathComponent("TestModels/engine-golden.json"))
+        let json = try! JSONSerialization.jsonObject(with: data) as! [String: Any]
+        return json["models"] as! [String: [String: Any]]
+    }()
+
+    static func engine(_ name: String) throws -> Engine {
+        let file = root.appendingPathComponent(golden[name]!["file"] as! String)
+        guard FileManager.default.fileExists(atPath: file.path) else {
+            throw ScoringError.missingTensor("model file \(file.path) (run `make models`)")
+        }
+        return try Engine(model: GGUF.readModel(at: file))
+    }
+
+    /// llama.cpp multiplies quantized weights with activations quantized to 8 bits (and takes GELU from an
+    /// f16 table), so its logits differ from a float computation by that rounding. Errors are measured
+    /// relative to the spread of the reference logits at each position: at most 1% on average, 5% at worst,
+    /// and the same top-1 token at 90% of positions.
+    @Test(arguments: ["tiny-llama", "tiny-gemma3", "smollm2", "gemma3"])
+    func logitsMatchLlamaCpp(model name: String) throws {
+        let engine = try Self.engine(name)
+        var errors: [Double] = []
+        var topAgreements = 0, positionsSeen = 0
+        for prompt in Self.golden[name]!["prompts"] as! [[String: Any]] {
+            let tokens = prompt["tokens"] as! [Int]
+            var states = try engine.embed([tokens])
+            for block in 0 ..< engine.blockCount { try engine.runBlock(block, on: &states) }
+            let positions = prompt["positions"] as! [[String: Any]]
+            try engine.forEachLogits(of: states, rows: Array(tokens.indices)) { row, logits in
+                let reference = positions[row]
+                let ids = reference["ids"] as! [Int], values = reference["logits"] as! [Double]
+                let spread = values.max()! - values.min()!
+                for (id, value) in zip(ids, values) { errors.append(abs(Double(logits[id]) - value) / spread) }
+                let ours = Kernels.logSumExp(logits.baseAddress!, count: logits.count)
+                errors.append(abs(ours - (reference["logSumExp"] as! Double)) / spread)
+                let best = logits.indices.max { logits[$0] < logits[$1] }!
+                if best == (reference["top"] as! [Int])[0] { topAgreements += 1 }
+                positionsSeen += 1
+            }
+        }
+        let mean = errors.reduce(0, +) / Double(errors.count), worst = errors.max()!
+        #expect(mean <= 0.01, "\(name): mean error \(mean) of the logit spread")
+        #expect(worst <= 0.05, "\(name): worst error \(worst) of the logit spread")
+        #expect(Double(topAgreements) >= 0.9 * Double(positionsSeen), "\(name): top-1 agrees at \(topAgreements)/\(positionsSeen)")
+        print("\(name): logits mean error \(mean), worst \(worst) of the spread; top-1 \(topAgreements)/\(positionsSeen)")
+    }
+
+    /// Same windows, same tokens: our perplexity within 1% of llama.cpp's.
+    @Test(arguments: ["smollm2", "gemma3"])
+    func perplexityMatchesLlamaCpp(model name: String) throws {
+        let engine = try Self.engine(name)
+        let reference = Self.golden[name]!["perplexity"] as! [String: Any]
+        let tokens = reference["tokens"] as! [Int]
+        let bos = engine.model.metadata["tokenizer.ggml.add_bos_token"]?.bool == true
+            ? engine.model.metadata["tokenizer.ggml.bos_token_id"]?.int : nil
+        let result = try PerplexityEvaluation(context: reference["ctx"] as! Int).run(engine: engine, tokens: tokens, bos: bos)
+        let expected = reference["perplexity"] as! Double
+        #expect(result.scoredTokens == reference["scored"] as! Int)
+        #expect(abs(result.perplexity - expected) / expected < 0.01, "\(name): ours \(result.perplexity), llama.cpp \(expected)")
+        print("\(name): perplexity \(result.perplexity), llama.cpp \(expected)")
+    }
+}
