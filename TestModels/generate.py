@@ -25,6 +25,7 @@ from gguf import GGMLQuantizationType as T
 
 HERE = Path(__file__).resolve().parent
 SEED = 20240601
+OTHER_GENERATORS = {"quants.gguf"}     # written by generate_quants.py
 
 
 # ---------------------------------------------------------------- tensor data
@@ -74,7 +75,9 @@ class Builder:
         self.w = writer
         self.rng = np.random.default_rng(seed)
 
-    def weight(self, name: str, rows: int, cols: int | None, qtype: T) -> None:
+    def weight(self, name: str, rows: int, cols: int | None, qtype: T, scale: float | None = None) -> None:
+        """scale (default: none) multiplies the drawn values, e.g. to make attention sharp enough that a wrong
+        RoPE or a missing bias shows in the logits; the random stream is the same either way."""
         shape = (rows,) if cols is None else (rows, cols)
         if name.endswith("norm.weight"):
             data = 1.0 + 0.1 * self.rng.standard_normal(shape)
@@ -82,6 +85,8 @@ class Builder:
             data = 0.01 * self.rng.standard_normal(shape)
         else:
             data = 0.05 * self.rng.standard_normal(shape)
+        if scale is not None:
+            data = scale * data
         data = data.astype(np.float32)
         if qtype == T.F32:
             self.w.add_tensor(name, data)
@@ -268,6 +273,93 @@ def tiny_qwen2() -> None:
     write(w)
 
 
+# The default weights give nearly uniform attention, under which a wrong RoPE pairing or a dropped bias
+# or Q/K norm barely moves the logits. The Qwen fixtures scale Q/K (weights, biases, per-head norms) up so
+# that attention depends on them; the engine parity tests then fail on any of those mistakes.
+SHARP, BIG_BIAS, SHARP_NORM = 4.0, 30.0, 1.5
+
+
+def tiny_qwen2_uniform() -> None:
+    # Qwen2 as llama.cpp loads it: one head_count_kv for all blocks, attn_output n_embd x n_embd, Q/K/V
+    # biases, NEOX RoPE (implied by the architecture), an untied output head.
+    n_blocks, n_embd, n_head, n_head_kv, head_dim, n_ff, n_vocab = 4, 64, 4, 2, 16, 64, 64
+    w = gguf.GGUFWriter(HERE / "tiny-qwen2-uniform.gguf", "qwen2")
+    w.add_name("tiny-qwen2-uniform")
+    w.add_context_length(128)
+    w.add_embedding_length(n_embd)
+    w.add_block_count(n_blocks)
+    w.add_feed_forward_length(n_ff)
+    w.add_head_count(n_head)
+    w.add_head_count_kv(n_head_kv)
+    w.add_rope_freq_base(1000000.0)
+    w.add_layer_norm_rms_eps(1e-6)
+    w.add_file_type(gguf.LlamaFileType.MOSTLY_Q8_0)
+    add_gpt2_tokenizer(w, n_vocab)
+    w.add_quantization_version(gguf.GGML_QUANT_VERSION)
+
+    b = Builder(w, SEED + 7)
+    b.weight("token_embd.weight", n_vocab, n_embd, T.Q8_0)
+    kv = n_head_kv * head_dim
+    for i in range(n_blocks):
+        p = f"blk.{i}."
+        b.weight(p + "attn_norm.weight", n_embd, None, T.F32)
+        b.weight(p + "attn_q.weight", n_head * head_dim, n_embd, T.Q8_0, scale=SHARP)
+        b.weight(p + "attn_q.bias", n_head * head_dim, None, T.F32, scale=BIG_BIAS)
+        b.weight(p + "attn_k.weight", kv, n_embd, T.F16 if i == 1 else T.Q8_0, scale=SHARP)
+        b.weight(p + "attn_k.bias", kv, None, T.F32, scale=BIG_BIAS)
+        b.weight(p + "attn_v.weight", kv, n_embd, T.Q4_0)
+        b.weight(p + "attn_v.bias", kv, None, T.F32, scale=BIG_BIAS)
+        b.weight(p + "attn_output.weight", n_embd, n_head * head_dim, T.Q8_0)
+        b.weight(p + "ffn_norm.weight", n_embd, None, T.F32)
+        b.weight(p + "ffn_gate.weight", n_ff, n_embd, T.Q4_0)
+        b.weight(p + "ffn_up.weight", n_ff, n_embd, T.Q4_0)
+        b.weight(p + "ffn_down.weight", n_embd, n_ff, T.Q8_0)
+    b.weight("output_norm.weight", n_embd, None, T.F32)
+    b.weight("output.weight", n_vocab, n_embd, T.Q8_0)
+    write(w)
+
+
+def tiny_qwen3() -> None:
+    # Qwen3: per-head RMS norms on Q and K (attn_q_norm / attn_k_norm, head_dim wide), no biases, NEOX RoPE,
+    # heads wider in total than the embedding (8 x 16 = 128 > 64, so key_length is stated), and no
+    # output.weight: the head is tied to token_embd, as in the small Qwen3 models.
+    n_blocks, n_embd, n_head, n_head_kv, head_dim, n_ff, n_vocab = 4, 64, 8, 2, 16, 64, 64
+    w = gguf.GGUFWriter(HERE / "tiny-qwen3.gguf", "qwen3")
+    w.add_name("tiny-qwen3")
+    w.add_context_length(128)
+    w.add_embedding_length(n_embd)
+    w.add_block_count(n_blocks)
+    w.add_feed_forward_length(n_ff)
+    w.add_head_count(n_head)
+    w.add_head_count_kv(n_head_kv)
+    w.add_key_length(head_dim)
+    w.add_value_length(head_dim)
+    w.add_rope_freq_base(1000000.0)
+    w.add_layer_norm_rms_eps(1e-6)
+    w.add_file_type(gguf.LlamaFileType.MOSTLY_Q8_0)
+    add_gpt2_tokenizer(w, n_vocab)
+    w.add_quantization_version(gguf.GGML_QUANT_VERSION)
+
+    b = Builder(w, SEED + 8)
+    b.weight("token_embd.weight", n_vocab, n_embd, T.Q8_0)
+    q_out, kv = n_head * head_dim, n_head_kv * head_dim
+    for i in range(n_blocks):
+        p = f"blk.{i}."
+        b.weight(p + "attn_norm.weight", n_embd, None, T.F32)
+        b.weight(p + "attn_q.weight", q_out, n_embd, T.Q8_0)
+        b.weight(p + "attn_k.weight", kv, n_embd, T.Q8_0)
+        b.weight(p + "attn_v.weight", kv, n_embd, T.Q4_0)
+        b.weight(p + "attn_output.weight", n_embd, q_out, T.F16 if i == 2 else T.Q8_0)
+        b.weight(p + "attn_q_norm.weight", head_dim, None, T.F32, scale=SHARP_NORM)
+        b.weight(p + "attn_k_norm.weight", head_dim, None, T.F32, scale=SHARP_NORM)
+        b.weight(p + "ffn_norm.weight", n_embd, None, T.F32)
+        b.weight(p + "ffn_gate.weight", n_ff, n_embd, T.Q4_0)
+        b.weight(p + "ffn_up.weight", n_ff, n_embd, T.Q4_0)
+        b.weight(p + "ffn_down.weight", n_embd, n_ff, T.Q8_0)
+    b.weight("output_norm.weight", n_embd, None, T.F32)
+    write(w)
+
+
 def tiny_gemma3() -> None:
     # 8 blocks: with llama.cpp's period-6 rule, layer 5 is global and 6, 7 sliding again.
     n_blocks, n_embd, n_head, n_head_kv, head_dim, n_ff, n_vocab = 8, 32, 2, 1, 16, 64, 64
@@ -437,18 +529,24 @@ def describe(path: Path) -> dict:
 
 
 def main() -> None:
-    for old in list(HERE.glob("*.gguf")) + list((HERE / "split").glob("*.gguf")):
+    def ours() -> list[Path]:
+        # quants.gguf is generate_quants.py's (with its own expected values): neither removed nor recorded here.
+        return [p for p in list(HERE.glob("*.gguf")) + list((HERE / "split").glob("*.gguf"))
+                if p.name not in OTHER_GENERATORS]
+
+    for old in ours():
         old.unlink()
     tiny_base()
     tiny_llama()
     tiny_llama_align64()
     tiny_qwen2()
+    tiny_qwen2_uniform()
+    tiny_qwen3()
     tiny_gemma3()
     tiny_split()
     notes = make_bad_files()
 
-    valid = sorted(p.relative_to(HERE).as_posix()
-                   for p in list(HERE.glob("*.gguf")) + list((HERE / "split").glob("*.gguf")))
+    valid = sorted(p.relative_to(HERE).as_posix() for p in ours())
     expected = {
         "_about": {
             "generator": "TestModels/generate.py with gguf (gguf-py) " + _gguf_version(),

@@ -20,6 +20,8 @@ MODELS = {
     "gemma3": ROOT / "models/gemma-3-270m-q4_k_m.gguf",
     "tiny-llama": ROOT / "TestModels/tiny-llama.gguf",
     "tiny-gemma3": ROOT / "TestModels/tiny-gemma3.gguf",
+    "tiny-qwen2": ROOT / "TestModels/tiny-qwen2-uniform.gguf",
+    "tiny-qwen3": ROOT / "TestModels/tiny-qwen3.gguf",
 }
 PROMPTS = [
     "The lighthouse on the northern cape was built in 1868, after a winter in which three ships were lost.",

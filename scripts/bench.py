@@ -194,6 +194,9 @@ def main() -> None:
     print("page cache: warm (1 untimed warm-up round; inputs stay cached); outputs land in the page cache, "
           "no fsync; `sync` before every run")
     print(f"peak RSS floor: {floor:.1f} MiB (`true` spawned the same way: what this Python process lends its children)")
+    load = os.getloadavg()[0]
+    if load > 0.5 * os.cpu_count():
+        print(f"warning: load average {load:.1f} on {os.cpu_count()} CPUs: something else is running, timings will be noisy")
 
     cases = []
     if free_bytes() < 3 * SMOLLM2.stat().st_size + GB:

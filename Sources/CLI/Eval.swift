@@ -41,11 +41,10 @@ struct Eval: ParsableCommand {
         guard tokens.count >= ctx else {
             throw UsageError(file: text, problem: "has \(tokens.count) tokens, fewer than one window of --ctx \(ctx)")
         }
-        let addsBOS = tokenizer.encode("", addSpecial: true).first == tokenizer.bosID && tokenizer.bosID != nil
         let progress = ProgressLine(label: "eval \(URL(fileURLWithPath: model).lastPathComponent)", counting: .steps)
         let result = try ModelFiles.naming(model) {
             try PerplexityEvaluation(context: ctx, maxWindows: chunks)
-                .run(engine: engine, tokens: tokens, bos: addsBOS ? tokenizer.bosID : nil) { done, total in
+                .run(engine: engine, tokens: tokens, bos: tokenizer.addsBOS ? tokenizer.bosID : nil) { done, total in
                     progress.update(done: done, total: total)
                 }
         }

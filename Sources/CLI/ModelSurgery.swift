@@ -6,6 +6,6 @@ struct ModelSurgery: ParsableCommand {
         commandName: "modelsurgery",
         abstract: "Make language models smaller by removing whole decoder blocks.",
         version: "0.1.0",
-        subcommands: [Inspect.self, Prune.self, Convert.self, Eval.self]
+        subcommands: [Inspect.self, Score.self, Prune.self, Convert.self, Eval.self]
     )
 }

@@ -1,12 +1,15 @@
 import ArgumentParser
 import Foundation
 import Graph
+import Scoring
 import Surgery
 
 struct Prune: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Remove decoder blocks, renumber the rest and write a smaller, valid model.",
-        discussion: "Blocks are numbered from 0. Lists take indices and inclusive ranges: 3,5,20-23.")
+        discussion: """
+        Name the blocks (--layers, --keep; numbered from 0, lists like 3,5,20-23), or let scoring choose them         (--ratio or --count, with --criterion and a calibration text, or self-calibration without one).
+        """)
 
     @Argument(help: "The model to prune (for a split GGUF, its first shard).")
     var input: String
@@ -20,6 +23,12 @@ struct Prune: ParsableCommand {
     @Option(help: "Blocks to keep; every other block is removed.")
     var keep: String?
 
+    @OptionGroup var amount: RemovalAmount
+    @OptionGroup var scoring: ScoringOptions
+
+    @Option(help: "How scoring chooses blocks with --ratio/--count: simdiff, cosine, angular, mssd, masd, loo or greedy.")
+    var criterion: Criterion = .simdiff
+
     @Option(help: "Split the output into shards of at most this much tensor data (e.g. 500M, 4G).")
     var splitMaxSize: String?
 
@@ -27,7 +36,9 @@ struct Prune: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard (layers == nil) != (keep == nil) else { throw ValidationError("give exactly one of --layers and --keep") }
+        guard [layers != nil, keep != nil, amount.given].filter({ $0 }).count == 1 else {
+            throw ValidationError("give exactly one of --layers, --keep, --ratio and --count")
+        }
         if let splitMaxSize, Format.parseSize(splitMaxSize) == nil {
             throw ValidationError("--split-max-size '\(splitMaxSize)' is not a size like 500M or 4G")
         }
@@ -35,17 +46,26 @@ struct Prune: ParsableCommand {
 
     func run() throws {
         let model = try ModelFiles.read(input)
+        var scoringRun: ScoringRun?
         let removal: BlockRemoval
         do {
-            removal = if let layers {
-                try BlockRemoval(removing: LayerSelection(parsing: layers), blockCount: model.blocks.count)
+            if amount.given {
+                let run = try ScoringRun(model: model, path: input, options: scoring, amount: amount, criteria: [criterion])
+                guard let selection = run.selections.first else {
+                    throw UsageError(file: input, problem: "criterion \(criterion.rawValue) found no removable blocks")
+                }
+                scoringRun = run
+                removal = try BlockRemoval(removing: LayerSelection(indices: selection.removed), blockCount: model.blocks.count)
+            } else if let layers {
+                removal = try BlockRemoval(removing: LayerSelection(parsing: layers), blockCount: model.blocks.count)
             } else {
-                try BlockRemoval(keeping: LayerSelection(parsing: keep ?? ""), blockCount: model.blocks.count)
+                removal = try BlockRemoval(keeping: LayerSelection(parsing: keep ?? ""), blockCount: model.blocks.count)
             }
         } catch let error as SurgeryError {
             throw UsageError(file: input, problem: error.description)
         }
-        let result = removal.apply(to: model)
+        var result = removal.apply(to: model)
+        if let scoringRun { result = result.recordingScoring(criterion: criterion, run: scoringRun) }
         for warning in result.warnings {
             FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))
         }
@@ -54,8 +74,36 @@ struct Prune: ParsableCommand {
                                  removed: removal.removed, keptBlocks: removal.kept.count,
                                  bytesBefore: model.byteCount, bytesAfter: result.model.byteCount,
                                  parametersBefore: model.parameterCount, parametersAfter: result.model.parameterCount,
-                                 warnings: result.warnings)
+                                 warnings: result.warnings,
+                                 criterion: scoringRun.map { _ in criterion.rawValue },
+                                 calibration: scoringRun?.calibration.source,
+                                 reasons: scoringRun.map { Self.reasons(removal.removed, $0) } ?? [])
         print(json ? Format.json(report) : report.text)
+    }
+}
+
+extension Prune {
+    /// Each removed block with the scores that condemned it.
+    static func reasons(_ removed: [Int], _ run: ScoringRun) -> [String] {
+        let importance = run.selections.first?.importance
+        return removed.map { block in
+            let measured = run.scores.blocks[block]
+            var text = String(format: "block %d: cos %.4f, mssd %.4g, masd %.4g", block, measured.cosine, measured.mssd, measured.masd)
+            if let importance { text += String(format: ", importance %.4g", importance[block]) }
+            return text
+        }
+    }
+}
+
+extension BlockRemoval.Result {
+    /// Adds how the blocks were chosen to the output's provenance keys.
+    func recordingScoring(criterion: Criterion, run: ScoringRun) -> BlockRemoval.Result {
+        var model = model
+        model.metadata["modelsurgery.criterion"] = .string(MetadataString(criterion.rawValue))
+        if criterion == .simdiff { model.metadata["modelsurgery.simdiff_lambda"] = .float32(Float(run.lambda)) }
+        model.metadata["modelsurgery.calibration"] = .string(MetadataString(run.calibration.source))
+        model.metadata["modelsurgery.calibration_tokens"] = .uint32(UInt32(run.calibration.tokenCount))
+        return BlockRemoval.Result(model: model, warnings: warnings)
     }
 }
 
@@ -70,11 +118,17 @@ struct PruneReport: Encodable {
     let parametersBefore: Int
     let parametersAfter: Int
     let warnings: [String]
+    let criterion: String?
+    let calibration: String?
+    let reasons: [String]
 
     var text: String {
         let ratio = bytesBefore > 0 ? Double(bytesAfter) / Double(bytesBefore) : 1
+        let chosenBy = criterion.map { " (chosen by \($0) on \(calibration ?? "?"))" } ?? ""
+        let why = reasons.isEmpty ? "" : reasons.map { "  " + $0 }.joined(separator: "\n") + "\n"
         return """
-        removed \(removed.count) of \(originalBlocks) blocks: \(removed.map(String.init).joined(separator: ","))
+        removed \(removed.count) of \(originalBlocks) blocks\(chosenBy): \(removed.map(String.init).joined(separator: ","))
+        \(why)
         parameters \(Format.count(parametersBefore)) -> \(Format.count(parametersAfter)), \
         tensor data \(Format.bytes(bytesBefore)) -> \(Format.bytes(bytesAfter)) (\(String(format: "%.1f", 100 * ratio))%)
         wrote \(outputs.joined(separator: ", "))

@@ -12,6 +12,12 @@ struct BlockWeights {
     let postFeedForwardNorm: [Float]?
     let feedForwardSize: Int
 
+    var byteCount: Int {
+        let all = [attentionNorm, query, key, value, output, feedForwardNorm, gate, up, down]
+            + [queryBias, keyBias, valueBias, queryNorm, keyNorm, postAttentionNorm, postFeedForwardNorm].compactMap { $0 }
+        return all.reduce(0) { $0 + $1.count } * MemoryLayout<Float>.size
+    }
+
     init(block: Block, index: Int, config: EngineConfig) throws {
         func load(_ role: String) throws -> [Float] {
             guard let tensor = block.tensor(role) else { throw ScoringError.missingTensor("blk.\(index).\(role)") }

@@ -10,10 +10,32 @@ public final class Engine: @unchecked Sendable {
     public let model: Model
     let config: EngineConfig
     private var headWeights: [Float]?
+    /// Dequantized blocks kept between calls while they fit in the budget: none by default, as scoring streams
+    /// each block once; generation, which runs every block for every token, sets one with `keepingWeights`.
+    private var weightCacheBytes = 0
+    private var cachedWeights: [Int: BlockWeights] = [:]
+    private var cachedBytes = 0
+
+    /// Runs `body` with dequantized blocks kept in memory up to `bytes`, and frees them after.
+    public func keepingWeights<T>(upTo bytes: Int, _ body: () throws -> T) rethrows -> T {
+        weightCacheBytes = bytes
+        defer {
+            weightCacheBytes = 0
+            cachedWeights = [:]
+            cachedBytes = 0
+        }
+        return try body()
+    }
 
     public init(model: Model) throws {
         self.model = model
         config = try EngineConfig(model: model)
+        // Fail before any work, not when the scoring pass reaches the block.
+        for (name, tensor) in model.globalTensors.map({ ($0.name, $0) })
+            + model.blocks.enumerated().flatMap({ index, block in block.tensors.map { ("blk.\(index).\($0.name)", $0) } })
+            where !Dequantizer.supports(tensor.type) {
+            throw ScoringError.unsupportedTensorType(tensor: name, type: tensor.type.name)
+        }
     }
 
     public var blockCount: Int { model.blocks.count }
@@ -48,15 +70,17 @@ public final class Engine: @unchecked Sendable {
         return HiddenStates(values: values, sequenceCount: sequences.count, sequenceLength: length, width: width)
     }
 
-    /// Runs block `index` on every token of `states`, in place.
-    public func runBlock(_ index: Int, on states: inout HiddenStates) throws {
-        let weights = try BlockWeights(block: model.blocks[index], index: index, config: config)
+    /// Runs block `index` on every token of `states`, in place. With a cache, `states` holds the tokens that
+    /// follow the cached ones (positions continue from the cache), and their keys and values are appended to it.
+    public func runBlock(_ index: Int, on states: inout HiddenStates, cache: KeyValueCache? = nil) throws {
+        let weights = try blockWeights(index)
         let layer = config.layers[index]
         let rows = states.tokenCount, width = config.hiddenSize
         let queryWidth = layer.headCount * config.headSize
         let keyWidth = layer.kvHeadCount * config.headSize
         let valueWidth = layer.kvHeadCount * config.valueHeadSize
-        let positions = states.positions
+        let past = cache?.length(of: index) ?? 0
+        let positions = states.positions.map { $0 + past }
         let sequenceCount = states.sequenceCount, sequenceLength = states.sequenceLength
 
         var normed = [Float](repeating: 0, count: rows * width)
@@ -87,8 +111,22 @@ public final class Engine: @unchecked Sendable {
             layer.rope.apply(&key, rows: rows, heads: layer.kvHeadCount, headSize: config.headSize, positions: positions)
             for i in query.indices { query[i] *= config.attentionScale }
 
-            attend(query: query, key: key, value: value, into: &attention, layer: layer, sequenceCount: sequenceCount,
-                   length: sequenceLength)
+            if let cache {
+                cache.append(layer: index, keys: key, values: value, sequenceCount: sequenceCount, length: sequenceLength,
+                             keyWidth: keyWidth, valueWidth: valueWidth)
+                cache.withLayer(index) { keys, values, stride in
+                    attend(query: query, keys: keys, values: values, keyRowsPerSequence: stride, past: past,
+                           into: &attention, layer: layer, sequenceCount: sequenceCount, length: sequenceLength)
+                }
+            } else {
+                key.withUnsafeBufferPointer { keys in
+                    value.withUnsafeBufferPointer { values in
+                        attend(query: query, keys: keys.baseAddress!, values: values.baseAddress!,
+                               keyRowsPerSequence: sequenceLength, past: 0, into: &attention, layer: layer,
+                               sequenceCount: sequenceCount, length: sequenceLength)
+                    }
+                }
+            }
             BLAS.multiplyTransposed(attention, weights.output, into: &projected, m: rows, n: width,
                                     k: layer.headCount * config.valueHeadSize)
             if let norm = weights.postAttentionNorm {
@@ -112,42 +150,52 @@ public final class Engine: @unchecked Sendable {
     }
 
     /// Causal (and, on sliding-window layers, windowed) grouped-query attention, one sequence and head at a time.
-    private func attend(query: [Float], key: [Float], value: [Float], into output: inout [Float], layer: EngineConfig.Layer,
-                        sequenceCount: Int, length: Int) {
+    /// Sequence s has `past + length` keys starting at row s × keyRowsPerSequence of `keys`/`values`; its
+    /// `length` queries sit at positions past ..< past + length.
+    private func attend(query: [Float], keys: UnsafePointer<Float>, values: UnsafePointer<Float>, keyRowsPerSequence: Int,
+                        past: Int, into output: inout [Float], layer: EngineConfig.Layer, sequenceCount: Int, length: Int) {
         let headSize = config.headSize, valueSize = config.valueHeadSize
         let queryWidth = layer.headCount * headSize, keyWidth = layer.kvHeadCount * headSize
         let valueWidth = layer.kvHeadCount * valueSize, outputWidth = layer.headCount * valueSize
         let group = layer.headCount / layer.kvHeadCount
         let window = layer.slidingWindow ? config.window : Int.max
+        let keyCount = past + length
         output.withUnsafeMutableBufferPointer { out in
             let out = out.baseAddress!
             Kernels.parallel(sequenceCount * layer.headCount, minimumChunk: 1) { range in
-                var scores = [Float](repeating: 0, count: length * length)
+                var scores = [Float](repeating: 0, count: length * keyCount)
                 for pair in range {
                     let sequence = pair / layer.headCount, head = pair % layer.headCount
-                    let firstRow = sequence * length
+                    let firstQuery = sequence * length, firstKey = sequence * keyRowsPerSequence
                     query.withUnsafeBufferPointer { q in
-                        key.withUnsafeBufferPointer { k in
-                            BLAS.multiplyTransposed(q.baseAddress! + firstRow * queryWidth + head * headSize,
-                                                    k.baseAddress! + firstRow * keyWidth + (head / group) * headSize,
-                                                    into: &scores, m: length, n: length, k: headSize,
-                                                    lda: queryWidth, ldb: keyWidth, ldc: length)
-                        }
+                        BLAS.multiplyTransposed(q.baseAddress! + firstQuery * queryWidth + head * headSize,
+                                                keys + firstKey * keyWidth + (head / group) * headSize,
+                                                into: &scores, m: length, n: keyCount, k: headSize,
+                                                lda: queryWidth, ldb: keyWidth, ldc: keyCount)
                     }
                     scores.withUnsafeMutableBufferPointer { s in
                         for row in 0 ..< length {
-                            let start = window == Int.max ? 0 : max(0, row - window + 1)
-                            Kernels.softmax(s.baseAddress! + row * length, over: start ..< row + 1, width: length)
+                            let position = past + row
+                            let start = window == Int.max ? 0 : max(0, position - window + 1)
+                            Kernels.softmax(s.baseAddress! + row * keyCount, over: start ..< position + 1, width: keyCount)
                         }
                     }
-                    value.withUnsafeBufferPointer { v in
-                        BLAS.multiply(scores, v.baseAddress! + firstRow * valueWidth + (head / group) * valueSize,
-                                      into: out + firstRow * outputWidth + head * valueSize,
-                                      m: length, n: valueSize, k: length, lda: length, ldb: valueWidth, ldc: outputWidth)
-                    }
+                    BLAS.multiply(scores, values + firstKey * valueWidth + (head / group) * valueSize,
+                                  into: out + firstQuery * outputWidth + head * valueSize,
+                                  m: length, n: valueSize, k: keyCount, lda: keyCount, ldb: valueWidth, ldc: outputWidth)
                 }
             }
         }
+    }
+
+    private func blockWeights(_ index: Int) throws -> BlockWeights {
+        if let cached = cachedWeights[index] { return cached }
+        let weights = try BlockWeights(block: model.blocks[index], index: index, config: config)
+        if cachedBytes + weights.byteCount <= weightCacheBytes {
+            cachedWeights[index] = weights
+            cachedBytes += weights.byteCount
+        }
+        return weights
     }
 
     /// Final norm and output head on the chosen rows, `chunk` rows at a time; `body` gets each row's index

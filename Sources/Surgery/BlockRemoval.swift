@@ -35,6 +35,11 @@ public struct BlockRemoval: Sendable {
         public let model: Model
         /// Behaviour of kept blocks that the output format cannot preserve.
         public let warnings: [String]
+
+        public init(model: Model, warnings: [String]) {
+            self.model = model
+            self.warnings = warnings
+        }
     }
 
     public func apply(to input: Model) -> Result {

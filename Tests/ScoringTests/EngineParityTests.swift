@@ -26,7 +26,7 @@ struct EngineParityTests {
     /// f16 table), so its logits differ from a float computation by that rounding. Errors are measured
     /// relative to the spread of the reference logits at each position: at most 1% on average, 5% at worst,
     /// and the same top-1 token at 90% of positions.
-    @Test(arguments: ["tiny-llama", "tiny-gemma3", "smollm2", "gemma3"])
+    @Test(arguments: ["tiny-llama", "tiny-gemma3", "tiny-qwen2", "tiny-qwen3", "smollm2", "gemma3"])
     func logitsMatchLlamaCpp(model name: String) throws {
         let engine = try Self.engine(name)
         var errors: [Double] = []
@@ -68,5 +68,36 @@ struct EngineParityTests {
         #expect(result.scoredTokens == reference["scored"] as! Int)
         #expect(abs(result.perplexity - expected) / expected < 0.01, "\(name): ours \(result.perplexity), llama.cpp \(expected)")
         print("\(name): perplexity \(result.perplexity), llama.cpp \(expected)")
+    }
+}
+
+/// Running tokens one at a time through the key/value cache gives the same logits as one full pass.
+struct KeyValueCacheTests {
+    @Test(arguments: ["tiny-llama", "tiny-gemma3"])
+    func incrementalRunMatchesFullPass(model name: String) throws {
+        let engine = try EngineParityTests.engine(name)
+        let tokens = ((EngineParityTests.golden[name]!["prompts"] as! [[String: Any]])[0]["tokens"] as! [Int])
+        func logits(of states: HiddenStates, rows: [Int]) throws -> [[Float]] {
+            var all: [[Float]] = []
+            try engine.forEachLogits(of: states, rows: rows) { _, row in all.append(Array(row)) }
+            return all
+        }
+        var full = try engine.embed([tokens])
+        for block in 0 ..< engine.blockCount { try engine.runBlock(block, on: &full) }
+        let expected = try logits(of: full, rows: Array(tokens.indices))
+
+        let cache = KeyValueCache(blockCount: engine.blockCount, sequenceCount: 1, capacity: tokens.count)
+        var incremental: [[Float]] = []
+        let prefix = 5
+        for piece in [Array(tokens[..<prefix])] + tokens[prefix...].map({ [$0] }) {
+            var states = try engine.embed([piece])
+            for block in 0 ..< engine.blockCount { try engine.runBlock(block, on: &states, cache: cache) }
+            incremental += try logits(of: states, rows: Array(piece.indices))
+        }
+        #expect(tokens.count > 20, "long enough to cross tiny-gemma3's sliding window")
+        for (position, (a, b)) in zip(expected, incremental).enumerated() {
+            let worst = zip(a, b).map { abs($0 - $1) }.max()!
+            #expect(worst < 1e-3, "\(name) position \(position): \(worst)")
+        }
     }
 }

@@ -35,3 +35,8 @@ public enum Tokenizers {
         }
     }
 }
+
+extension Tokenizer {
+    /// Whether `encode(_, addSpecial: true)` starts with BOS, as llama.cpp's llama_vocab_get_add_bos.
+    public var addsBOS: Bool { bosID != nil && encode("", addSpecial: true).first == bosID }
+}

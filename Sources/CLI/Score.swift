@@ -1,0 +1,173 @@
+import ArgumentParser
+import Foundation
+import Graph
+import Scoring
+
+struct Score: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Score every block's importance on calibration text (SimDiff and baselines).",
+        discussion: """
+        Criteria: \(Criterion.allCases.map { "\($0.rawValue) (\($0.summary))" }.joined(separator: "; ")). \
+        'all' means the criteria of the single streaming pass; loo and greedy rerun the model and are opt-in.
+        """)
+
+    @Argument(help: "The model (GGUF; for a split model, its first shard).")
+    var model: String
+
+    @OptionGroup var scoring: ScoringOptions
+    @OptionGroup var amount: RemovalAmount
+
+    @Option(help: "Comma-separated criteria, or all (simdiff,cosine,angular,mssd,masd); add loo or greedy explicitly.")
+    var criterion = "all"
+
+    @Option(help: "Write a plot of the scores to this SVG file.")
+    var plot: String?
+
+    @Flag(help: "Print JSON for machines.")
+    var json = false
+
+    func validate() throws { _ = try CriterionList(criterion) }
+
+    func run() throws {
+        let criteria = try CriterionList(criterion).criteria
+        let loaded = try ModelFiles.read(model)
+        let run = try ScoringRun(model: loaded, path: model, options: scoring, amount: amount, criteria: criteria)
+        let report = ScoreReport(model: model, run: run)
+        if let plot { try ScorePlot(report: report).write(to: plot) }
+        print(json ? Format.json(report) : report.text)
+    }
+}
+
+/// `--criterion` as a list.
+struct CriterionList {
+    let criteria: [Criterion]
+
+    init(_ text: String) throws {
+        var criteria: [Criterion] = []
+        for name in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces).lowercased() }) {
+            if name == "all" {
+                criteria += Criterion.streaming
+            } else if let criterion = Criterion(rawValue: name) {
+                criteria.append(criterion)
+            } else {
+                throw ValidationError("unknown criterion '\(name)' (choose from all, \(Criterion.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+        }
+        self.criteria = criteria.reduce(into: []) { if !$0.contains($1) { $0.append($1) } }
+    }
+}
+
+/// One scoring of a model: calibration, measurements, and each criterion's removal set.
+struct ScoringRun {
+    let calibration: Calibration
+    let scores: CalibrationScores
+    let selections: [BlockSelection]
+    let removeCount: Int?
+    let protected: Set<Int>
+    let lambda: Double
+
+    init(model: Model, path: String, options: ScoringOptions, amount: RemovalAmount, criteria: [Criterion]) throws {
+        let (engine, tokenizer) = try ModelFiles.engine(for: model, path: path)
+        let blockCount = engine.blockCount
+        let protected = try options.protectedBlocks(blockCount: blockCount, file: path)
+        let removeCount = amount.given ? try amount.blocks(of: blockCount, protected: protected, file: path) : nil
+        let calibration = try options.calibration(engine: engine, tokenizer: tokenizer, model: path)
+        let scorer = BlockScorer(engine: engine, calibration: calibration)
+        let progress = ProgressLine(label: "scoring \(calibration.tokenCount) calibration tokens", counting: .steps)
+        let scores = try ModelFiles.naming(path) {
+            try scorer.measure(runLength: removeCount ?? 1, leaveOneOut: criteria.contains(.loo)) {
+                progress.update(done: $0, total: $1)
+            }
+        }
+        progress.finish()
+        let selector = BlockSelector(count: removeCount ?? 1, protected: protected, simDiff: SimDiff(lambda: options.lambda))
+        var selections: [BlockSelection] = []
+        for criterion in criteria where removeCount != nil || criterion != .greedy {
+            if criterion == .greedy, let removeCount {
+                let greedyProgress = ProgressLine(label: "greedy removal", counting: .steps)
+                let order = try ModelFiles.naming(path) {
+                    try scorer.greedyRemoval(count: removeCount, protected: protected) { greedyProgress.update(done: $0, total: $1) }
+                }
+                greedyProgress.finish()
+                selections.append(BlockSelection(criterion: .greedy, importance: nil, removed: order.sorted()))
+            } else if let selection = selector.select(criterion, scores: scores) {
+                selections.append(selection)
+            }
+        }
+        (self.calibration, self.scores, self.selections) = (calibration, scores, selections)
+        (self.removeCount, self.protected, lambda) = (removeCount, protected, options.lambda)
+    }
+}
+
+struct ScoreReport: Encodable {
+    let model: String
+    let calibration: String
+    let calibrationTokens: Int
+    let lambda: Double
+    let baselineNLL: Double
+    let blocks: [BlockMeasurement]
+    let simdiff: [Double]
+    let leaveOneOutNLL: [Double]?
+    let removeCount: Int?
+    let protected: [Int]
+    let selections: [BlockSelection]
+
+    init(model: String, run: ScoringRun) {
+        self.model = model
+        calibration = run.calibration.source
+        calibrationTokens = run.calibration.tokenCount
+        lambda = run.lambda
+        baselineNLL = run.scores.baselineNLL
+        blocks = run.scores.blocks
+        simdiff = SimDiff(lambda: run.lambda).importance(run.scores.blocks)
+        leaveOneOutNLL = run.scores.leaveOneOutNLL
+        removeCount = run.removeCount
+        protected = run.protected.sorted()
+        selections = run.removeCount == nil ? [] : run.selections
+    }
+
+    var text: String {
+        func fixed(_ value: Double, _ digits: Int = 4) -> String { String(format: "%.\(digits)f", value) }
+        func rank(_ values: [Double]) -> [Int] { SimDiffRanks.of(values) }
+        let influenceRank = rank(blocks.map(\.blockInfluence)), simdiffRank = rank(simdiff)
+        var header = "block   cos      BI(rank)       angular  mssd        masd      simdiff(rank)"
+        if leaveOneOutNLL != nil { header += "   loo ΔNLL" }
+        var lines = ["\(model): \(blocks.count) blocks scored on \(calibrationTokens) tokens (\(calibration)); "
+            + "calibration NLL \(fixed(baselineNLL)); higher = more important", "", header]
+        for (index, block) in blocks.enumerated() {
+            var line = String(index).padding(toLength: 8, withPad: " ", startingAt: 0)
+                + fixed(block.cosine).padding(toLength: 9, withPad: " ", startingAt: 0)
+                + "\(fixed(block.blockInfluence)) (\(influenceRank[index]))".padding(toLength: 15, withPad: " ", startingAt: 0)
+                + fixed(block.angular).padding(toLength: 9, withPad: " ", startingAt: 0)
+                + String(format: "%-12.4g", block.mssd)
+                + String(format: "%-10.4g", block.masd)
+                + "\(fixed(simdiff[index], 3)) (\(simdiffRank[index]))"
+            if let loo = leaveOneOutNLL { line = line.padding(toLength: 86, withPad: " ", startingAt: 0) + fixed(loo[index] - baselineNLL) }
+            lines.append(line)
+        }
+        if let removeCount {
+            lines.append("")
+            lines.append("removing \(removeCount) of \(blocks.count) blocks" + (protected.isEmpty ? "" : " (protected: \(protected.map(String.init).joined(separator: ",")))"))
+            for selection in selections {
+                lines.append("  " + selection.criterion.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)
+                    + selection.removed.map(String.init).joined(separator: ","))
+            }
+        } else {
+            lines.append("")
+            lines.append("(give --ratio or --count to see the blocks each criterion removes)")
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// Rank 1 = least important, as a user reads a removal order.
+enum SimDiffRanks {
+    static func of(_ values: [Double]) -> [Int] {
+        let order = values.indices.sorted { values[$0] < values[$1] }
+        var ranks = [Int](repeating: 0, count: values.count)
+        for (position, index) in order.enumerated() { ranks[index] = position + 1 }
+        return ranks
+    }
+}
+
+extension Criterion: ExpressibleByArgument {}

@@ -1,0 +1,70 @@
+import Foundation
+import Scoring
+
+/// An SVG chart of the per-block scores, each scaled to its own range (MSSD on a log scale, as a few blocks
+/// dwarf the rest), with the blocks each criterion removes marked below the plot.
+struct ScorePlot {
+    let report: ScoreReport
+
+    private let width = 760.0, height = 420.0
+    private let left = 60.0, right = 170.0, top = 30.0, bottom = 110.0
+
+    func write(to path: String) throws {
+        do {
+            try Data(svg.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        } catch {
+            throw UsageError(file: path, problem: "cannot write the plot: \(error.localizedDescription)")
+        }
+    }
+
+    private var series: [(name: String, color: String, values: [Double])] {
+        var series: [(String, String, [Double])] = [
+            ("1 − cos (BI)", "#1f77b4", report.blocks.map(\.blockInfluence)),
+            ("log MSSD", "#d62728", report.blocks.map { log10(max($0.mssd, 1e-12)) }),
+            ("MASD", "#ff7f0e", report.blocks.map(\.masd)),
+            ("SimDiff", "#2ca02c", report.simdiff),
+        ]
+        if let loo = report.leaveOneOutNLL { series.append(("loo ΔNLL", "#9467bd", loo.map { $0 - report.baselineNLL })) }
+        return series
+    }
+
+    private var svg: String {
+        let n = report.blocks.count
+        let plotWidth = width - left - right, plotHeight = height - top - bottom
+        func x(_ block: Int) -> Double { left + (n > 1 ? Double(block) / Double(n - 1) : 0.5) * plotWidth }
+        var parts = [
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" font-family=\"sans-serif\" font-size=\"12\">",
+            "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>",
+            "<text x=\"\(left)\" y=\"18\" font-size=\"14\">\(escape(URL(fileURLWithPath: report.model).lastPathComponent)): block scores (each scaled to its range; higher = more important)</text>",
+            "<rect x=\"\(left)\" y=\"\(top)\" width=\"\(plotWidth)\" height=\"\(plotHeight)\" fill=\"none\" stroke=\"#888\"/>",
+        ]
+        for block in 0 ..< n where n <= 40 || block % 5 == 0 {
+            parts.append("<text x=\"\(x(block))\" y=\"\(top + plotHeight + 14)\" text-anchor=\"middle\" font-size=\"10\">\(block)</text>")
+        }
+        parts.append("<text x=\"\(left + plotWidth / 2)\" y=\"\(top + plotHeight + 30)\" text-anchor=\"middle\">block</text>")
+        for (index, line) in series.enumerated() {
+            let low = line.values.min() ?? 0, high = line.values.max() ?? 1
+            let span = high > low ? high - low : 1
+            let points = line.values.enumerated().map { block, value in
+                String(format: "%.1f,%.1f", x(block), top + plotHeight - (value - low) / span * plotHeight)
+            }.joined(separator: " ")
+            parts.append("<polyline points=\"\(points)\" fill=\"none\" stroke=\"\(line.color)\" stroke-width=\"2\"/>")
+            let legendY = top + 14 + Double(index) * 18
+            parts.append("<line x1=\"\(width - right + 12)\" y1=\"\(legendY - 4)\" x2=\"\(width - right + 32)\" y2=\"\(legendY - 4)\" stroke=\"\(line.color)\" stroke-width=\"2\"/>")
+            parts.append("<text x=\"\(width - right + 38)\" y=\"\(legendY)\">\(escape(line.name))</text>")
+        }
+        for (row, selection) in report.selections.enumerated() {
+            let y = top + plotHeight + 48 + Double(row) * 14
+            parts.append("<text x=\"\(left - 6)\" y=\"\(y + 4)\" text-anchor=\"end\" font-size=\"10\">\(selection.criterion.rawValue)</text>")
+            for block in selection.removed {
+                parts.append("<circle cx=\"\(x(block))\" cy=\"\(y)\" r=\"4\" fill=\"#c00\"/>")
+            }
+        }
+        parts.append("</svg>")
+        return parts.joined(separator: "\n")
+    }
+
+    private func escape(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+    }
+}

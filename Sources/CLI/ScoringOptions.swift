@@ -1,0 +1,107 @@
+import ArgumentParser
+import Foundation
+import Graph
+import Scoring
+import Surgery
+
+/// Options shared by `score` and `prune --ratio/--count`: calibration, criterion and which blocks to spare.
+struct ScoringOptions: ParsableArguments {
+    @Option(help: "Calibration text (UTF-8); repeat for several. Without it, the model generates its own (self-calibration).")
+    var calib: [String] = []
+
+    @Option(help: "Calibration sequences.")
+    var samples = 16
+
+    @Option(help: "Tokens per calibration sequence.")
+    var seqLen = 128
+
+    @Option(help: "Weight λ of the difference terms in SimDiff.")
+    var lambda = SimDiff.defaultLambda
+
+    @Option(help: "Blocks never removed: first, last, indices or ranges (e.g. first,last or 0-1), or none.")
+    var protect = "none"
+
+    func validate() throws {
+        guard samples >= 1 else { throw ValidationError("--samples must be at least 1") }
+        guard seqLen >= 8 else { throw ValidationError("--seq-len must be at least 8") }
+        guard lambda >= 0 else { throw ValidationError("--lambda must be 0 or more") }
+    }
+
+    func protectedBlocks(blockCount: Int, file: String) throws -> Set<Int> {
+        var blocks = Set<Int>()
+        for part in protect.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            switch part {
+            case "none", "": continue
+            case "first": blocks.insert(0)
+            case "last": blocks.insert(blockCount - 1)
+            default:
+                do {
+                    blocks.formUnion(try LayerSelection(parsing: part).indices)
+                } catch {
+                    throw UsageError(file: file, problem: "--protect '\(protect)': '\(part)' is not first, last, an index or a range")
+                }
+            }
+        }
+        if let bad = blocks.first(where: { $0 >= blockCount }) {
+            throw UsageError(file: file, problem: "--protect names block \(bad), but the model has blocks 0-\(blockCount - 1)")
+        }
+        return blocks
+    }
+
+    /// Calibration sequences from the texts given, or sampled from the model itself.
+    func calibration(engine: Engine, tokenizer: any Tokenizer, model: String) throws -> Calibration {
+        guard !calib.isEmpty else {
+            let progress = ProgressLine(label: "self-calibration: sampling \(samples)×\(seqLen) tokens", counting: .steps)
+            defer { progress.finish() }
+            return try ModelFiles.naming(model) {
+                try Calibration.selfGenerated(engine: engine, tokenizer: tokenizer, count: samples, length: seqLen) {
+                    progress.update(done: $0, total: $1)
+                }
+            }
+        }
+        let texts = try calib.map { path -> (name: String, text: String) in
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw UsageError(file: path, problem: "cannot read the calibration text")
+            }
+            return (URL(fileURLWithPath: path).lastPathComponent, String(decoding: data, as: UTF8.self))
+        }
+        do {
+            return try Calibration.fromTexts(texts, tokenizer: tokenizer, count: samples, length: seqLen)
+        } catch ScoringError.textTooShort(let tokens, let needed) {
+            throw UsageError(file: calib.joined(separator: ", "),
+                             problem: "calibration text has \(tokens) tokens, fewer than one sequence of \(needed) (--seq-len \(seqLen))")
+        }
+    }
+}
+
+/// How many blocks to remove: a ratio of the blocks or a count.
+struct RemovalAmount: ParsableArguments {
+    @Option(help: "Fraction of the blocks to remove, in (0, 1).")
+    var ratio: Double?
+
+    @Option(help: "Number of blocks to remove.")
+    var count: Int?
+
+    var given: Bool { ratio != nil || count != nil }
+
+    func validate() throws {
+        if ratio != nil && count != nil { throw ValidationError("give --ratio or --count, not both") }
+        if let ratio, !(ratio > 0 && ratio < 1) { throw ValidationError("--ratio must be between 0 and 1 (exclusive)") }
+        if let count, count < 1 { throw ValidationError("--count must be at least 1") }
+    }
+
+    /// Blocks to remove out of `blockCount`, checked against the blocks that may be removed.
+    func blocks(of blockCount: Int, protected: Set<Int>, file: String) throws -> Int {
+        let wanted = count ?? Int((ratio ?? 0) * Double(blockCount) + 0.5)
+        if wanted == 0 {
+            throw UsageError(file: file, problem: "--ratio \(ratio ?? 0) of \(blockCount) blocks rounds to 0 blocks")
+        }
+        if wanted >= blockCount {
+            throw UsageError(file: file, problem: "removing \(wanted) of \(blockCount) blocks would leave none")
+        }
+        if wanted > blockCount - protected.count {
+            throw UsageError(file: file, problem: "only \(blockCount - protected.count) blocks are not protected, \(wanted) asked")
+        }
+        return wanted
+    }
+}

@@ -1,0 +1,105 @@
+import Foundation
+
+/// A way of choosing which blocks to remove.
+public enum Criterion: String, CaseIterable, Codable, Sendable {
+    case simdiff, cosine, angular, mssd, masd, loo, greedy
+
+    /// Criteria computed from the single streaming pass (the others rerun the model).
+    public static let streaming: [Criterion] = [.simdiff, .cosine, .angular, .mssd, .masd]
+
+    public var summary: String {
+        switch self {
+        case .simdiff: "SimDiff: similarity and transformation difference (MSSD, MASD) combined"
+        case .cosine: "Block Influence, 1 − cos(x, y) (ShortGPT)"
+        case .angular: "angular distance between x_l and x_(l+n), best contiguous run (Gromov et al.)"
+        case .mssd: "mean squared difference ‖y−x‖²/‖x‖²"
+        case .masd: "mean absolute difference ‖y−x‖₁/‖x‖₁"
+        case .loo: "calibration NLL with each block left out"
+        case .greedy: "greedy removal by calibration NLL, rescoring after each (SLEB)"
+        }
+    }
+}
+
+/// Per-block importance under each criterion (higher = more important, removed last) and the removal set.
+public struct BlockSelection: Codable, Sendable {
+    public let criterion: Criterion
+    /// One value per block; nil for `greedy` and `angular`, which choose sets rather than rank blocks.
+    public let importance: [Double]?
+    public let removed: [Int]
+
+    public init(criterion: Criterion, importance: [Double]?, removed: [Int]) {
+        self.criterion = criterion
+        self.importance = importance
+        self.removed = removed
+    }
+}
+
+/// SimDiff's combination of similarity and difference.
+///
+/// Each metric is turned into ranks across blocks (so the steep growth of raw difference magnitudes with
+/// depth, and a few outlier blocks with differences thousands of times the median, cannot swamp the
+/// similarity term), then importance = rank(1 − cos) + λ · (rank(MSSD) + rank(MASD)) / 2, scaled to [0, 1].
+public struct SimDiff: Sendable {
+    public static let defaultLambda = 1.0
+    public let lambda: Double
+
+    public init(lambda: Double = defaultLambda) { self.lambda = lambda }
+
+    public func importance(_ blocks: [BlockMeasurement]) -> [Double] {
+        let similarity = Self.ranks(blocks.map(\.blockInfluence))
+        let squared = Self.ranks(blocks.map(\.mssd)), absolute = Self.ranks(blocks.map(\.masd))
+        let scale = max(1, Double(blocks.count - 1)) * (1 + lambda)
+        return blocks.indices.map { (similarity[$0] + lambda * (squared[$0] + absolute[$0]) / 2) / scale }
+    }
+
+    /// 0 for the smallest value … n−1 for the largest; ties share their mean rank.
+    static func ranks(_ values: [Double]) -> [Double] {
+        let order = values.indices.sorted { values[$0] < values[$1] }
+        var ranks = [Double](repeating: 0, count: values.count)
+        var start = 0
+        while start < order.count {
+            var end = start
+            while end + 1 < order.count, values[order[end + 1]] == values[order[start]] { end += 1 }
+            for position in start ... end { ranks[order[position]] = Double(start + end) / 2 }
+            start = end + 1
+        }
+        return ranks
+    }
+}
+
+/// Turns scores into removal sets.
+public struct BlockSelector: Sendable {
+    public let count: Int
+    public let protected: Set<Int>
+    public let simDiff: SimDiff
+
+    public init(count: Int, protected: Set<Int>, simDiff: SimDiff = SimDiff()) {
+        self.count = count
+        self.protected = protected
+        self.simDiff = simDiff
+    }
+
+    public func select(_ criterion: Criterion, scores: CalibrationScores) -> BlockSelection? {
+        switch criterion {
+        case .simdiff: return lowest(criterion, simDiff.importance(scores.blocks))
+        case .cosine: return lowest(criterion, scores.blocks.map(\.blockInfluence))
+        case .mssd: return lowest(criterion, scores.blocks.map(\.mssd))
+        case .masd: return lowest(criterion, scores.blocks.map(\.masd))
+        case .loo:
+            guard let nll = scores.leaveOneOutNLL else { return nil }
+            return lowest(criterion, nll.map { $0 - scores.baselineNLL })
+        case .angular:
+            guard scores.runLength == count else { return nil }
+            let starts = scores.runAngular.indices.filter { start in !(start ..< start + count).contains { protected.contains($0) } }
+            guard let best = starts.min(by: { scores.runAngular[$0] < scores.runAngular[$1] }) else { return nil }
+            return BlockSelection(criterion: criterion, importance: nil, removed: Array(best ..< best + count))
+        case .greedy:
+            return nil
+        }
+    }
+
+    private func lowest(_ criterion: Criterion, _ importance: [Double]) -> BlockSelection {
+        let candidates = importance.indices.filter { !protected.contains($0) }.sorted { importance[$0] < importance[$1] }
+        return BlockSelection(criterion: criterion, importance: importance, removed: Array(candidates.prefix(count)).sorted())
+    }
+}

@@ -1,0 +1,105 @@
+import Foundation
+import Graph
+import Testing
+@testable import Formats
+@testable import Scoring
+
+struct BlockMeasurementTests {
+    let rows = 3, width = 4
+    let x: [Float] = [1, -2, 3, 0.5, 0, 1, 0, -1, 2, 2, -2, 2]
+
+    @Test func identityBlockChangesNothing() {
+        let m = BlockMeasurement.measure(block: 0, input: x, output: x, rows: rows, width: width)
+        #expect(abs(m.cosine - 1) < 1e-12 && m.angular < 1e-6 && m.mssd == 0 && m.masd == 0)
+    }
+
+    @Test func doublingBlockHasKnownDifferences() {
+        let y = x.map { 2 * $0 }
+        let m = BlockMeasurement.measure(block: 0, input: x, output: y, rows: rows, width: width)
+        // y − x = x: ‖x‖²/‖x‖² = 1 and ‖x‖₁/‖x‖₁ = 1, with no change of direction.
+        #expect(abs(m.cosine - 1) < 1e-12 && abs(m.mssd - 1) < 1e-12 && abs(m.masd - 1) < 1e-12)
+    }
+
+    @Test func oppositeBlockIsMaximallyDissimilar() {
+        let m = BlockMeasurement.measure(block: 0, input: x, output: x.map { -$0 }, rows: rows, width: width)
+        #expect(abs(m.cosine + 1) < 1e-12 && abs(m.angular - 1) < 1e-6 && abs(m.mssd - 4) < 1e-12 && abs(m.masd - 2) < 1e-12)
+        #expect(abs(m.blockInfluence - 2) < 1e-12)
+    }
+
+    /// One token's metrics by hand: x = (3, 4), y = (3, 0): cos 0.6, ‖y−x‖² = 16 over 25, ‖y−x‖₁ = 4 over 7.
+    @Test func singleTokenByHand() {
+        let m = BlockMeasurement.measure(block: 0, input: [3, 4], output: [3, 0], rows: 1, width: 2)
+        #expect(abs(m.cosine - 0.6) < 1e-9 && abs(m.mssd - 16.0 / 25) < 1e-9 && abs(m.masd - 4.0 / 7) < 1e-9)
+        #expect(abs(m.angular - acos(0.6) / .pi) < 1e-9)
+    }
+}
+
+struct SelectionTests {
+    static func measurement(_ block: Int, cosine: Double, mssd: Double, masd: Double) -> BlockMeasurement {
+        BlockMeasurement(block: block, cosine: cosine, angular: acos(cosine) / .pi, mssd: mssd, masd: masd)
+    }
+
+    static let scores = CalibrationScores(
+        blocks: [measurement(0, cosine: 0.2, mssd: 300, masd: 12), measurement(1, cosine: 0.97, mssd: 0.06, masd: 0.4),
+                 measurement(2, cosine: 0.96, mssd: 220, masd: 0.6), measurement(3, cosine: 0.98, mssd: 0.05, masd: 0.35),
+                 measurement(4, cosine: 0.8, mssd: 0.5, masd: 0.9)],
+        runAngular: [0.3, 0.1, 0.2, 0.4], runLength: 2, baselineNLL: 2, leaveOneOutNLL: [9, 2.1, 2.5, 2.05, 3], tokens: 10)
+
+    @Test func ranksShareTies() {
+        #expect(SimDiff.ranks([3, 1, 2, 1]) == [3, 0.5, 2, 0.5])
+    }
+
+    @Test func eachCriterionRemovesItsLeastImportantBlocks() {
+        let selector = BlockSelector(count: 2, protected: [])
+        #expect(selector.select(.cosine, scores: Self.scores)?.removed == [1, 3])
+        #expect(selector.select(.loo, scores: Self.scores)?.removed == [1, 3])
+        #expect(selector.select(.mssd, scores: Self.scores)?.removed == [1, 3])
+        #expect(selector.select(.angular, scores: Self.scores)?.removed == [1, 2])
+        // Block 2 is as similar as block 1 but makes an outlier correction: SimDiff keeps it.
+        #expect(selector.select(.simdiff, scores: Self.scores)?.removed == [1, 3])
+        #expect(SimDiff().importance(Self.scores.blocks)[2] > SimDiff().importance(Self.scores.blocks)[1])
+    }
+
+    @Test func protectedBlocksAreNeverChosen() {
+        let selector = BlockSelector(count: 2, protected: [1])
+        #expect(selector.select(.cosine, scores: Self.scores)?.removed == [2, 3])
+        #expect(selector.select(.angular, scores: Self.scores)?.removed == [2, 3])
+    }
+
+    @Test func lambdaZeroIsCosineRanking() {
+        let importance = SimDiff(lambda: 0).importance(Self.scores.blocks)
+        #expect(importance == SimDiff.ranks(Self.scores.blocks.map(\.blockInfluence)).map { $0 / 4 })
+    }
+}
+
+/// Streaming one block at a time gives the same final states as any other order of the same work, and
+/// its measurements agree with the per-block inputs and outputs it reports.
+struct BlockStreamingTests {
+    @Test func streamingMeasurementsMatchAFullPass() throws {
+        let engine = try EngineParityTests.engine("tiny-llama")
+        let tokens = (EngineParityTests.golden["tiny-llama"]!["prompts"] as! [[String: Any]])[0]["tokens"] as! [Int]
+        let calibration = Calibration(sequences: [Array(tokens.prefix(16)), Array(tokens.suffix(16))], source: "test")
+        let scores = try BlockScorer(engine: engine, calibration: calibration).measure(runLength: 2, leaveOneOut: true)
+
+        var states = try engine.embed(calibration.sequences)
+        for block in 0 ..< engine.blockCount {
+            let input = states.values
+            try engine.runBlock(block, on: &states)
+            let direct = BlockMeasurement.measure(block: block, input: input, output: states.values,
+                                                  rows: states.tokenCount, width: states.width)
+            #expect(abs(direct.cosine - scores.blocks[block].cosine) < 1e-5)
+            #expect(abs(direct.mssd - scores.blocks[block].mssd) < 1e-5 * max(1, direct.mssd))
+        }
+        #expect(scores.runAngular.count == engine.blockCount - 1)
+        #expect(scores.leaveOneOutNLL?.count == engine.blockCount)
+        #expect(scores.baselineNLL.isFinite && scores.baselineNLL > 0)
+    }
+
+    @Test func selfCalibrationIsReproducible() throws {
+        let engine = try EngineParityTests.engine("tiny-llama")
+        let tokenizer = try Tokenizers.make(from: engine.model.metadata)
+        let a = try Calibration.selfGenerated(engine: engine, tokenizer: tokenizer, count: 2, length: 12)
+        let b = try Calibration.selfGenerated(engine: engine, tokenizer: tokenizer, count: 2, length: 12)
+        #expect(a.sequences == b.sequences && a.sequences.allSatisfy { $0.count == 12 })
+    }
+}
