@@ -42,8 +42,10 @@ def variants(report: dict, count: int) -> dict[str, list[int]]:
     minmax = lambda v: (v - v.min()) / (v.max() - v.min() + 1e-30)
     zlog = lambda v: (np.log(v) - np.log(v).mean()) / (np.log(v).std() + 1e-30)
     out = {}
-    for lam in (0.25, 0.5, 2.0, 4.0):
-        out[f"simdiff λ={lam}"] = lowest(ranks(bi) + lam * (ranks(mssd) + ranks(masd)) / 2, count)
+    for lam in (0.5, 1.0, 2.0, 4.0):
+        out[f"rank(BI) + {lam}·(rank(MSSD)+rank(MASD))/2"] = lowest(ranks(bi) + lam * (ranks(mssd) + ranks(masd)) / 2, count)
+    for lam in (1.0, 2.0):
+        out[f"rank(BI) + {lam}·rank(MSSD)"] = lowest(ranks(bi) + lam * ranks(mssd), count)
     out["naive min-max blend (raw)"] = lowest(minmax(bi) + (minmax(mssd) + minmax(masd)) / 2, count)
     out["z-scores of logs"] = lowest(zlog(bi) + (zlog(mssd) + zlog(masd)) / 2, count)
     veto = bi.copy()
@@ -60,11 +62,17 @@ def main() -> None:
     parser.add_argument("--ctx", default="128")
     parser.add_argument("--calib", action="append", default=[])
     parser.add_argument("--greedy", action="store_true", help="also run SLEB-style greedy removal (slow)")
+    parser.add_argument("--scores", help="reuse (or, if missing, save) the score report in this JSON file")
     args = parser.parse_args()
 
     calib = [flag for path in args.calib for flag in ("--calib", path)]
     criteria = "all,loo" + (",greedy" if args.greedy else "")
-    report = run_json("score", args.model, "--count", str(args.count), "--criterion", criteria, *calib)
+    if args.scores and os.path.exists(args.scores):
+        report = json.load(open(args.scores))
+    else:
+        report = run_json("score", args.model, "--count", str(args.count), "--criterion", criteria, *calib)
+        if args.scores:
+            json.dump(report, open(args.scores, "w"))
     sets = {s["criterion"]: s["removed"] for s in report["selections"]}
     sets.update(variants(report, args.count))
 

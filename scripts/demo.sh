@@ -1,19 +1,30 @@
 #!/usr/bin/env bash
-# make demo: inspect SmolLM2, remove a list of blocks, and show llama.cpp loading and running both models.
+# make demo: the main job end to end on SmolLM2-135M: inspect, score, prune a quarter of the blocks,
+# compare perplexity before and after, and show llama.cpp loading and running both files.
 set -euo pipefail
 model=$1
 out=demo-out
 mkdir -p "$out"
 pruned="$out/$(basename "$model" .gguf)-pruned.gguf"
+text=data/held-out.txt
 
-echo "== modelsurgery inspect $model"
+step() { printf '\n== %s\n' "$*"; }
+
+step "modelsurgery inspect $model"
 "$MODELSURGERY" inspect "$model" | head -11
+
+step "modelsurgery score $model --count 8 --plot $out/scores.svg   (self-calibration: no data set needed)"
+"$MODELSURGERY" score "$model" --count 8 --plot "$out/scores.svg"
+
+step "modelsurgery prune $model $pruned --ratio 0.25"
+"$MODELSURGERY" prune "$model" "$pruned" --ratio 0.25
+
+step "modelsurgery eval, before and after, on $text (not used for calibration)"
+before=$("$MODELSURGERY" eval "$model" --text "$text" --ctx 128)
+after=$("$MODELSURGERY" eval "$pruned" --text "$text" --ctx 128)
+printf '%-10s %s\n' original "$before" pruned "$after"
+
+step "llama.cpp (llama-cpp-python) loads and runs both files"
+"$PY" scripts/llama_run.py "$model" "$pruned" --text "$text" --ctx 128
 echo
-echo "== modelsurgery prune $model $pruned --layers 16-18"
-"$MODELSURGERY" prune "$model" "$pruned" --layers 16-18
-echo
-echo "== modelsurgery inspect $pruned"
-"$MODELSURGERY" inspect "$pruned" | head -3
-echo
-echo "== llama.cpp (llama-cpp-python) runs both; perplexity on data/held-out.txt"
-"$PY" scripts/llama_run.py "$model" "$pruned" --text data/held-out.txt
+echo "scores plot: $out/scores.svg"
