@@ -13,7 +13,9 @@ let package = Package(
     ],
     targets: [
         .target(name: "Graph"),
-        .target(name: "Formats", dependencies: ["Graph"]),
+        // copy_file_range, which Swift's Glibc module does not expose.
+        .target(name: "CFileCopy"),
+        .target(name: "Formats", dependencies: ["Graph", "CFileCopy"]),
         .target(name: "Surgery", dependencies: ["Graph"]),
         // OpenBLAS through pkg-config on Linux (Debian: libopenblas-dev); Accelerate on macOS.
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),

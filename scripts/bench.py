@@ -176,11 +176,13 @@ def free_bytes() -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="timed rounds (default 3; median reported)")
-    parser.add_argument("--synthetic-gb", type=float, default=3.0, help="size of the synthetic GGUF (default 3)")
+    parser.add_argument("--synthetic-gb", type=float, default=3.0, help="size of the synthetic GGUF (default 3, at least 1.5)")
     parser.add_argument("--skip-synthetic", action="store_true", help="bench SmolLM2 only")
     parser.add_argument("--peer-synthetic", action="store_true", help="also run the gguf-py peer on the synthetic model")
     parser.add_argument("--generate", type=Path, help=argparse.SUPPRESS)  # internal: the generator's own process
     args = parser.parse_args()
+    if args.synthetic_gb < 1.5:  # 32 blocks of 4096-wide attention plus embeddings already take 1.4 GB
+        parser.error("--synthetic-gb must be at least 1.5")
     if args.generate:
         return generate(args.generate, args.synthetic_gb)
 

@@ -34,7 +34,7 @@ def lowest(importance, count: int) -> list[int]:
 
 
 def variants(report: dict, count: int) -> dict[str, list[int]]:
-    """SimDiff combinations to compare against the shipped one (computed in Swift as `simdiff`)."""
+    """Other combinations to compare against the shipped SimDiff (computed in Swift as `simdiff`)."""
     blocks = report["blocks"]
     bi = np.array([1 - b["cosine"] for b in blocks])
     mssd = np.array([b["mssd"] for b in blocks])
@@ -42,10 +42,10 @@ def variants(report: dict, count: int) -> dict[str, list[int]]:
     minmax = lambda v: (v - v.min()) / (v.max() - v.min() + 1e-30)
     zlog = lambda v: (np.log(v) - np.log(v).mean()) / (np.log(v).std() + 1e-30)
     out = {}
-    for lam in (0.5, 1.0, 2.0, 4.0):
-        out[f"rank(BI) + {lam}·(rank(MSSD)+rank(MASD))/2"] = lowest(ranks(bi) + lam * (ranks(mssd) + ranks(masd)) / 2, count)
+    for lam in (0.5, 2.0):
+        out[f"simdiff λ={lam}"] = lowest(ranks(bi) + lam * (ranks(mssd) + 0.1 * ranks(masd)), count)
     for lam in (1.0, 2.0):
-        out[f"rank(BI) + {lam}·rank(MSSD)"] = lowest(ranks(bi) + lam * ranks(mssd), count)
+        out[f"rank(BI) + {lam}·(rank(MSSD)+rank(MASD))/2"] = lowest(ranks(bi) + lam * (ranks(mssd) + ranks(masd)) / 2, count)
     out["naive min-max blend (raw)"] = lowest(minmax(bi) + (minmax(mssd) + minmax(masd)) / 2, count)
     out["z-scores of logs"] = lowest(zlog(bi) + (zlog(mssd) + zlog(masd)) / 2, count)
     veto = bi.copy()

@@ -41,6 +41,12 @@ struct GGUFEncoder {
             append(elementType.rawValue)
             append(UInt64(values.count))
             for element in values { append(value: element) }
+        case .encodedArray(let encoded) where encoded.encoding == GGUFFile.encoding:
+            append(encoded.elementType.rawValue)
+            append(UInt64(encoded.count))
+            bytes.append(contentsOf: encoded.bytes.buffer)
+        case .encodedArray(let encoded):
+            append(value: .array(encoded.elementType, encoded.values))
         }
     }
 

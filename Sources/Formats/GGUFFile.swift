@@ -17,6 +17,10 @@ public struct GGUFFile {
     public static let magic: [UInt8] = Array("GGUF".utf8)
     public static let defaultAlignment = 32
     public static let alignmentKey = "general.alignment"
+    /// The `EncodedArray.encoding` of arrays left as GGUF bytes.
+    public static let encoding = "gguf"
+    /// Arrays at least this long stay encoded until read (per-layer arrays, at most 512 long, never do).
+    static let lazyArrayLength = 1024
 
     public let file: MappedFile
     public let version: UInt32
@@ -56,7 +60,7 @@ public struct GGUFFile {
             let key = String(decoding: try cursor.readString("metadata key \(index)"), as: UTF8.self)
             guard !metadata.contains(key) else { throw FormatError.duplicateKey(file: path, key: key) }
             let typeID = try cursor.read(UInt32.self, "the type of '\(key)'")
-            metadata[key] = try Self.readValue(typeID: typeID, key: key, from: &cursor)
+            metadata[key] = try Self.readValue(typeID: typeID, key: key, from: &cursor, file: file)
         }
         self.metadata = metadata
 
@@ -142,7 +146,8 @@ public struct GGUFFile {
         return "\"\(text)\""
     }
 
-    private static func readValue(typeID: UInt32, key: String, from cursor: inout ByteCursor) throws -> MetadataValue {
+    private static func readValue(typeID: UInt32, key: String, from cursor: inout ByteCursor,
+                                  file: MappedFile? = nil) throws -> MetadataValue {
         guard let type = MetadataType(rawValue: typeID) else {
             throw FormatError.unknownValueType(file: cursor.file, key: key, id: typeID)
         }
@@ -166,12 +171,47 @@ public struct GGUFFile {
                 throw FormatError.unknownValueType(file: cursor.file, key: key, id: elementTypeID)
             }
             let count = try cursor.readCount("array length of '\(key)'", minimumSize: Self.minimumSize(elementType))
+            if let file, count >= lazyArrayLength {
+                // Walk the elements to validate them and find the end; decode only when asked.
+                let start = cursor.offset
+                for _ in 0 ..< count { try skipValue(elementType, key: key, in: &cursor) }
+                let path = cursor.file
+                return .encodedArray(EncodedArray(
+                    elementType: elementType, count: count, encoding: encoding,
+                    bytes: TensorBytes(file: file, offset: start, count: cursor.offset - start)
+                ) { raw in
+                    var elements = ByteCursor(raw, file: path)
+                    return (0 ..< count).map { _ in try! readValue(typeID: elementTypeID, key: key, from: &elements) }
+                })
+            }
             var values: [MetadataValue] = []
             values.reserveCapacity(count)
             for _ in 0 ..< count {
                 values.append(try readValue(typeID: elementTypeID, key: key, from: &cursor))
             }
             return .array(elementType, values)
+        }
+    }
+
+    /// Moves past one value, checking it lies inside the file, without building it.
+    private static func skipValue(_ type: MetadataType, key: String, in cursor: inout ByteCursor) throws {
+        let what = "the value of '\(key)'"
+        switch type {
+        case .string:
+            let length = try cursor.read(UInt64.self, what)
+            guard length <= UInt64(cursor.remaining) else {
+                throw FormatError.truncated(file: cursor.file, offset: cursor.bytes.count, reading: "\(what) (length \(length))")
+            }
+            _ = try cursor.take(Int(length), what)
+        case .array:
+            let elementTypeID = try cursor.read(UInt32.self, "the element type of '\(key)'")
+            guard let elementType = MetadataType(rawValue: elementTypeID) else {
+                throw FormatError.unknownValueType(file: cursor.file, key: key, id: elementTypeID)
+            }
+            let count = try cursor.readCount("array length of '\(key)'", minimumSize: minimumSize(elementType))
+            for _ in 0 ..< count { try skipValue(elementType, key: key, in: &cursor) }
+        default:
+            _ = try cursor.take(minimumSize(type), what)
         }
     }
 

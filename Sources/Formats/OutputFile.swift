@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CFileCopy
 import Foundation
 import Graph
 
@@ -52,10 +53,30 @@ final class OutputFile {
         try write([UInt8](repeating: 0, count: count))
     }
 
-    /// Copies `source` through `buffer` with pread, so memory stays bounded and the source mapping is
-    /// never paged in whole.
+    /// Whether the kernel can copy between these files; cleared at the first refusal (another file system,
+    /// an old kernel, macOS).
+    private var kernelCopy = true
+
+    /// Copies `source` inside the kernel (copy_file_range, as `cp` does), or else through `buffer` with pread;
+    /// either way memory stays bounded and the source mapping is never paged in whole.
     func copy(_ source: TensorBytes, through buffer: UnsafeMutableRawBufferPointer) throws {
         var done = 0
+        while kernelCopy && done < source.count {
+            var offset = off_t(source.offset + done)
+            let copied = modelsurgery_copy_file_range(source.file.descriptor, &offset, descriptor, source.count - done)
+            if copied > 0 {
+                done += copied
+                bytesWritten += copied
+            } else if copied < 0 && errno == EINTR {
+                continue
+            } else if copied < 0 && [EXDEV, EINVAL, ENOSYS, EOPNOTSUPP, EBADF, EPERM].contains(errno) {
+                kernelCopy = false
+            } else {
+                throw FormatError.output(file: target.path, problem: copied == 0
+                    ? "\(source.file.path) ended early"
+                    : "copying from \(source.file.path) failed: \(String(cString: strerror(errno)))")
+            }
+        }
         while done < source.count {
             let chunk = min(buffer.count, source.count - done)
             let got = pread(source.file.descriptor, buffer.baseAddress!, chunk, off_t(source.offset + done))

@@ -23,7 +23,7 @@ public struct HyperParameters: Sendable {
         feedForwardLength = ints("feed_forward_length")
         contextLength = metadata[model.key("context_length")]?.int
         vocabularySize = metadata[model.key("vocab_size")]?.int
-            ?? metadata["tokenizer.ggml.tokens"]?.array?.count
+            ?? metadata["tokenizer.ggml.tokens"]?.arrayCount
             ?? model.globalTensors.first { $0.name == "token_embd.weight" }?.shape.last
     }
 }

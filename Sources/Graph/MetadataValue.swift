@@ -19,12 +19,46 @@ public struct MetadataString: Hashable, Sendable, CustomStringConvertible, Expre
     public var description: String { String(decoding: bytes, as: UTF8.self) }
 }
 
+/// A long array left in its file's encoding until someone reads it: a tokenizer's 100k+ strings cost
+/// nothing to carry through surgery, and a writer of the same format copies the bytes as they are.
+public struct EncodedArray: Hashable, Sendable {
+    public let elementType: MetadataType
+    public let count: Int
+    /// The format whose encoding `bytes` holds ("gguf").
+    public let encoding: String
+    /// The elements as stored in the source file, after the array's type and count.
+    public let bytes: TensorBytes
+    private let decoder: @Sendable (UnsafeRawBufferPointer) -> [MetadataValue]
+
+    public init(elementType: MetadataType, count: Int, encoding: String, bytes: TensorBytes,
+                decoder: @escaping @Sendable (UnsafeRawBufferPointer) -> [MetadataValue]) {
+        self.elementType = elementType
+        self.count = count
+        self.encoding = encoding
+        self.bytes = bytes
+        self.decoder = decoder
+    }
+
+    public var values: [MetadataValue] { decoder(bytes.buffer) }
+
+    public static func == (a: EncodedArray, b: EncodedArray) -> Bool {
+        a.elementType == b.elementType && a.count == b.count && a.encoding == b.encoding
+            && a.bytes.buffer.elementsEqual(b.bytes.buffer)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(elementType)
+        hasher.combine(count)
+    }
+}
+
 /// A typed metadata value. Arrays keep their element type even when empty.
 public enum MetadataValue: Hashable, Sendable {
     case uint8(UInt8), int8(Int8), uint16(UInt16), int16(Int16), uint32(UInt32), int32(Int32)
     case uint64(UInt64), int64(Int64), float32(Float), float64(Double), bool(Bool)
     case string(MetadataString)
     case array(MetadataType, [MetadataValue])
+    case encodedArray(EncodedArray)
 
     public var type: MetadataType {
         switch self {
@@ -40,7 +74,7 @@ public enum MetadataValue: Hashable, Sendable {
         case .float64: .float64
         case .bool: .bool
         case .string: .string
-        case .array: .array
+        case .array, .encodedArray: .array
         }
     }
 
@@ -77,9 +111,30 @@ public enum MetadataValue: Hashable, Sendable {
         return nil
     }
 
+    /// The elements of an array (decoding an encoded one), nil for other values.
     public var array: [MetadataValue]? {
-        if case .array(_, let values) = self { return values }
-        return nil
+        switch self {
+        case .array(_, let values): values
+        case .encodedArray(let encoded): encoded.values
+        default: nil
+        }
+    }
+
+    /// An array's length, without decoding it.
+    public var arrayCount: Int? {
+        switch self {
+        case .array(_, let values): values.count
+        case .encodedArray(let encoded): encoded.count
+        default: nil
+        }
+    }
+
+    public var arrayElementType: MetadataType? {
+        switch self {
+        case .array(let type, _): type
+        case .encodedArray(let encoded): encoded.elementType
+        default: nil
+        }
     }
 
     /// An integer of the same type as `self`, for rewriting a count without changing its encoding.
@@ -117,6 +172,7 @@ extension MetadataValue: CustomStringConvertible {
             values.count <= 8
                 ? "[" + values.map(\.description).joined(separator: ", ") + "]"
                 : "[\(values.count) × \(type)]"
+        case .encodedArray(let encoded): "[\(encoded.count) × \(encoded.elementType)]"
         }
     }
 }

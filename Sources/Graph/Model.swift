@@ -33,7 +33,7 @@ public struct Model: Sendable {
         let prefix = architecture + "."
         return metadata.entries.compactMap { key, value in
             guard key.hasPrefix(prefix), !Self.fixedLengthArrays.contains(String(key.dropFirst(prefix.count))),
-                  let values = value.array, values.count == length else { return nil }
+                  value.arrayCount == length else { return nil }
             return key
         }
     }

@@ -8,7 +8,8 @@ public enum SurgeryError: Error, CustomStringConvertible, Equatable {
         case let .badLayerList(text, part):
             "invalid layer list '\(text)': '\(part)' is not an index or a range like 20-23"
         case let .blockOutOfRange(index, blockCount):
-            "block \(index) does not exist: the model has blocks 0-\(blockCount - 1)"
+            blockCount == 0 ? "block \(index) does not exist: the model has no blocks"
+                : "block \(index) does not exist: the model has blocks 0-\(blockCount - 1)"
         case let .removesEveryBlock(blockCount):
             "that would remove all \(blockCount) blocks; at least one must remain"
         }

@@ -20,9 +20,10 @@ struct GGUFReaderTests {
         #expect(file.metadata.keys == entries.map { $0["key"] as! String })
         for (entry, (key, value)) in zip(entries, file.metadata.entries) {
             #expect(value.type.description == entry["type"] as! String, "\(name) \(key)")
-            if case .array(let itemType, let items) = value {
+            if let itemType = value.arrayElementType {
                 #expect(itemType.description == entry["itemType"] as? String, "\(name) \(key)")
-                #expect(items.count == entry["length"] as? Int, "\(name) \(key)")
+                #expect(value.arrayCount == entry["length"] as? Int, "\(name) \(key)")
+                #expect(value.array?.count == entry["length"] as? Int, "\(name) \(key)")
             }
             if let digest = entry["rawSha256"] as? String {
                 var encoder = GGUFEncoder()
@@ -53,7 +54,8 @@ struct GGUFReaderTests {
         switch value {
         case .string(let text): return reference as? String == text.description
         case .bool(let flag): return reference as? Bool == flag
-        case .array(_, let items):
+        case .array, .encodedArray:
+            let items = value.array!
             guard let list = reference as? [Any], list.count == items.count else { return false }
             return zip(items, list).allSatisfy { matches($0, $1) }
         default:

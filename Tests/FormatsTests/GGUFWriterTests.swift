@@ -53,3 +53,24 @@ struct GGUFWriterTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).isEmpty)
     }
 }
+
+/// The real models (fetched by `make models`) rewrite byte for byte; their vocabularies stay encoded.
+struct RealModelRewriteTests {
+    @Test(arguments: ["SmolLM2-135M-Instruct.Q4_1.gguf", "gemma-3-270m-q4_k_m.gguf"])
+    func rewritesByteIdentical(name: String) throws {
+        let source = Fixtures.root.deletingLastPathComponent().appendingPathComponent("models/\(name)")
+        try #require(FileManager.default.fileExists(atPath: source.path), "\(source.path) is missing: run `make models`")
+        let model = try GGUF.readModel(at: source)
+        guard case .encodedArray(let tokens)? = model.metadata["tokenizer.ggml.tokens"] else {
+            Issue.record("the vocabulary should stay encoded")
+            return
+        }
+        #expect(tokens.values.count == tokens.count)
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let output = directory.appendingPathComponent(name)
+        try GGUF.write(model, to: output)
+        let (a, b) = (try MappedFile(url: source), try MappedFile(url: output))
+        #expect(a.size == b.size && a.bytes.elementsEqual(b.bytes))
+    }
+}

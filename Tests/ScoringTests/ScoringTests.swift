@@ -70,6 +70,15 @@ struct SelectionTests {
         let importance = SimDiff(lambda: 0).importance(Self.scores.blocks)
         #expect(importance == SimDiff.ranks(Self.scores.blocks.map(\.blockInfluence)).map { $0 / 4 })
     }
+
+    @Test func simDiffFormula() {
+        // Ranks (0 = smallest): BI [4,1,2,0,3], MSSD [4,1,3,0,2], MASD [4,1,2,0,3]; λ = 1, ε = 0.1, n − 1 = 4.
+        let importance = SimDiff().importance(Self.scores.blocks)
+        let expected = [(4.0, 4.0, 4.0), (1, 1, 1), (2, 3, 2), (0, 0, 0), (3, 2, 3)].map { bi, mssd, masd in
+            (bi + (mssd + 0.1 * masd)) / (4 * 2.1)
+        }
+        for (a, b) in zip(importance, expected) { #expect(abs(a - b) < 1e-12) }
+    }
 }
 
 /// Streaming one block at a time gives the same final states as any other order of the same work, and
