@@ -6,8 +6,11 @@ import Scoring
 struct ScorePlot {
     let report: ScoreReport
 
-    private let width = 760.0, height = 420.0
-    private let left = 60.0, right = 170.0, top = 30.0, bottom = 110.0
+    private let width = 820.0, plotHeight = 280.0
+    private let left = 60.0, right = 170.0, top = 30.0
+
+    /// Room below the plot for the axis and one row of marks per criterion.
+    private var height: Double { top + plotHeight + 56 + Double(report.selections.count) * 14 }
 
     func write(to path: String) throws {
         do {
@@ -30,12 +33,12 @@ struct ScorePlot {
 
     private var svg: String {
         let n = report.blocks.count
-        let plotWidth = width - left - right, plotHeight = height - top - bottom
+        let plotWidth = width - left - right
         func x(_ block: Int) -> Double { left + (n > 1 ? Double(block) / Double(n - 1) : 0.5) * plotWidth }
         var parts = [
             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" font-family=\"sans-serif\" font-size=\"12\">",
             "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>",
-            "<text x=\"\(left)\" y=\"18\" font-size=\"14\">\(escape(URL(fileURLWithPath: report.model).lastPathComponent)): block scores (each scaled to its range; higher = more important)</text>",
+            "<text x=\"\(left)\" y=\"18\" font-size=\"13\">\(escape(URL(fileURLWithPath: report.model).lastPathComponent)): block scores, each scaled to its range (higher = more important)</text>",
             "<rect x=\"\(left)\" y=\"\(top)\" width=\"\(plotWidth)\" height=\"\(plotHeight)\" fill=\"none\" stroke=\"#888\"/>",
         ]
         for block in 0 ..< n where n <= 40 || block % 5 == 0 {
