@@ -59,8 +59,14 @@ fixtures: $(VENV)/.base
 demo: release $(VENV)/.interop $(SMOLLM2)
 	MODELSURGERY=$(RELEASE_BIN) PY=$(PY) bash scripts/demo.sh $(SMOLLM2)
 
-bench: release $(VENV)/.base $(SMOLLM2)
+# Each part prints ratios against peers measured in the same run: prune against cp and gguf-py; scoring's
+# time and peak memory (SmolLM2 and a synthetic 7B); the engine against llama.cpp, PyTorch and onnxruntime.
+BENCH_PEERS := torch==2.13.0+cpu onnx onnxruntime
+bench: release $(VENV)/.interop $(SMOLLM2)
 	MODELSURGERY=$(RELEASE_BIN) $(PY) scripts/bench.py
+	MODELSURGERY=$(RELEASE_BIN) $(PY) scripts/bench_scoring.py --binary $(RELEASE_BIN)
+	$(PY) -m pip install --quiet $(BENCH_PEERS)
+	MODELSURGERY=$(RELEASE_BIN) $(PY) scripts/bench_engine.py
 
 clean:
 	rm -rf .build bench-out

@@ -116,12 +116,8 @@ public struct BlockScorer {
         let rows = (0 ..< states.sequenceCount).flatMap { sequence in
             (length / 2 ..< length - 1).map { sequence * length + $0 }
         }
-        var total = 0.0
-        try engine.forEachLogits(of: states, rows: rows) { index, logits in
-            let row = rows[index]
-            let target = calibration.sequences[row / length][row % length + 1]
-            total += Kernels.logSumExp(logits.baseAddress!, count: logits.count) - Double(logits[target])
-        }
+        let targets = rows.map { calibration.sequences[$0 / length][$0 % length + 1] }
+        let total = try engine.negativeLogLikelihoods(of: states, rows: rows, targets: targets).reduce(0, +)
         return total / Double(rows.count)
     }
 }

@@ -198,13 +198,43 @@ public final class Engine: @unchecked Sendable {
         return weights
     }
 
-    /// Final norm and output head on the chosen rows, `chunk` rows at a time; `body` gets each row's index
-    /// in `rows` and its logits over the vocabulary.
-    public func forEachLogits(of states: HiddenStates, rows: [Int], chunk: Int = 64,
+    /// Final norm and output head on the chosen rows; `body` gets each row's index in `rows` and its logits.
+    public func forEachLogits(of states: HiddenStates, rows: [Int],
                               _ body: (Int, UnsafeBufferPointer<Float>) -> Void) throws {
+        try forEachLogitsChunk(of: states, rows: rows) { start, count, logits in
+            let vocabulary = logits.count / count
+            for i in 0 ..< count {
+                body(start + i, UnsafeBufferPointer(rebasing: logits[i * vocabulary ..< (i + 1) * vocabulary]))
+            }
+        }
+    }
+
+    /// −log p(targets[i] | rows[i]) for each chosen row, the rows of each chunk spread over the cores.
+    public func negativeLogLikelihoods(of states: HiddenStates, rows: [Int], targets: [Int]) throws -> [Double] {
+        var result = [Double](repeating: 0, count: rows.count)
+        try result.withUnsafeMutableBufferPointer { out in
+            try forEachLogitsChunk(of: states, rows: rows) { start, count, logits in
+                let vocabulary = logits.count / count
+                Kernels.parallel(count, minimumChunk: 1) { range in
+                    for i in range {
+                        let row = logits.baseAddress! + i * vocabulary
+                        out[start + i] = Kernels.logSumExp(row, count: vocabulary) - Double(row[targets[start + i]])
+                    }
+                }
+            }
+        }
+        return result
+    }
+
+    /// The head on the chosen rows in chunks of about 128 MB of logits, so the head's weights are read once per
+    /// chunk rather than once per few rows; `body` gets the chunk's first index in `rows`, its row count and
+    /// its logits (`count × vocabulary`).
+    private func forEachLogitsChunk(of states: HiddenStates, rows: [Int],
+                                    _ body: (Int, Int, UnsafeBufferPointer<Float>) -> Void) throws {
         let head = try outputHead()
         let width = config.hiddenSize, vocabulary = head.count / width
         let norm = try Dequantizer.floats(of: try globalTensor("output_norm.weight"), name: "output_norm.weight")
+        let chunk = max(16, min(rows.count, (128 << 20) / (vocabulary * MemoryLayout<Float>.size)))
         var selected = [Float](repeating: 0, count: chunk * width)
         var logits = [Float](repeating: 0, count: chunk * vocabulary)
         for start in stride(from: 0, to: rows.count, by: chunk) {
@@ -219,9 +249,7 @@ public final class Engine: @unchecked Sendable {
             }
             BLAS.multiplyTransposed(selected, head, into: &logits, m: count, n: vocabulary, k: width)
             logits.withUnsafeBufferPointer { all in
-                for i in 0 ..< count {
-                    body(start + i, UnsafeBufferPointer(rebasing: all[i * vocabulary ..< (i + 1) * vocabulary]))
-                }
+                body(start, count, UnsafeBufferPointer(rebasing: all[0 ..< count * vocabulary]))
             }
         }
     }

@@ -46,11 +46,8 @@ public struct PerplexityEvaluation: Sendable {
                 progress?(batchIndex * (engine.blockCount + 1) + block + 1, steps)
             }
             let rows = batch.indices.flatMap { window in scoredPositions.map { window * context + $0 } }
-            try engine.forEachLogits(of: states, rows: rows) { index, logits in
-                let row = rows[index], window = row / context, position = row % context
-                let target = batch[window][position + 1]
-                negativeLogLikelihood += Kernels.logSumExp(logits.baseAddress!, count: logits.count) - Double(logits[target])
-            }
+            let targets = rows.map { batch[$0 / context][$0 % context + 1] }
+            negativeLogLikelihood += try engine.negativeLogLikelihoods(of: states, rows: rows, targets: targets).reduce(0, +)
             scored += rows.count
             progress?((batchIndex + 1) * (engine.blockCount + 1), steps)
         }
