@@ -80,7 +80,17 @@ struct ScoringRun {
             }
         }
         progress.finish()
-        let selector = BlockSelector(count: removeCount ?? 1, protected: protected, simDiff: SimDiff(lambda: options.lambda))
+        var lambda = options.fixedLambda ?? SimDiff.defaultLambda
+        if options.fixedLambda == nil, let removeCount, criteria.contains(.simdiff) {
+            let search = try ModelFiles.naming(path) {
+                try LambdaSearch().run(scores: scores, scorer: scorer, count: removeCount, protected: protected)
+            }
+            lambda = search.lambda
+            FileHandle.standardError.write(Data(String(
+                format: "λ search: λ = %.3f (calibration NLL %.4f, %d removal sets measured)\n",
+                search.lambda, search.calibrationNLL, search.evaluations).utf8))
+        }
+        let selector = BlockSelector(count: removeCount ?? 1, protected: protected, simDiff: SimDiff(lambda: lambda))
         var selections: [BlockSelection] = []
         for criterion in criteria where removeCount != nil || criterion != .greedy {
             if criterion == .greedy, let removeCount {
@@ -95,7 +105,7 @@ struct ScoringRun {
             }
         }
         (self.calibration, self.scores, self.selections) = (calibration, scores, selections)
-        (self.removeCount, self.protected, lambda) = (removeCount, protected, options.lambda)
+        (self.removeCount, self.protected, self.lambda) = (removeCount, protected, lambda)
     }
 }
 

@@ -15,8 +15,11 @@ struct ScoringOptions: ParsableArguments {
     @Option(help: "Tokens per calibration sequence.")
     var seqLen = 128
 
-    @Option(help: "Weight λ of the difference terms in SimDiff.")
-    var lambda = SimDiff.defaultLambda
+    @Option(help: "Weight λ of the difference terms in SimDiff, or 'search' to pick it by calibration perplexity.")
+    var lambda = String(SimDiff.defaultLambda)
+
+    /// A fixed λ, or nil for `--lambda search`.
+    var fixedLambda: Double? { lambda == "search" ? nil : Double(lambda) }
 
     @Option(help: "Blocks never removed: first, last, indices or ranges (e.g. first,last or 0-1), or none.")
     var protect = "none"
@@ -24,7 +27,9 @@ struct ScoringOptions: ParsableArguments {
     func validate() throws {
         guard samples >= 1 else { throw ValidationError("--samples must be at least 1") }
         guard seqLen >= 8 else { throw ValidationError("--seq-len must be at least 8") }
-        guard lambda >= 0 else { throw ValidationError("--lambda must be 0 or more") }
+        guard lambda == "search" || (Double(lambda).map { $0 >= 0 } ?? false) else {
+            throw ValidationError("--lambda must be a number ≥ 0 or 'search'")
+        }
     }
 
     func protectedBlocks(blockCount: Int, file: String) throws -> Set<Int> {

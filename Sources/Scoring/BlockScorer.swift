@@ -109,6 +109,13 @@ public struct BlockScorer {
         return removed
     }
 
+    /// Calibration NLL of the model made of the `kept` blocks alone.
+    public func negativeLogLikelihood(keeping kept: [Int]) throws -> Double {
+        var states = try engine.embed(calibration.sequences)
+        for block in kept { try engine.runBlock(block, on: &states) }
+        return try negativeLogLikelihood(of: states)
+    }
+
     /// Mean NLL of each sequence's second half, every token predicted from the tokens before it
     /// (the half llama-perplexity scores, which also halves the cost of the output head).
     func negativeLogLikelihood(of states: HiddenStates) throws -> Double {

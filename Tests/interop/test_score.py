@@ -74,3 +74,17 @@ def test_calibration_text_shorter_than_a_sequence(tmp_path):
     short.write_text("Too short.")
     result = run("score", MODEL, "--calib", short, "--seq-len", "64")
     assert_clean_error(result, "short.txt")
+
+
+def test_lambda_search_picks_and_records_lambda(calib, tmp_path):
+    out = tmp_path / "out.gguf"
+    result = run_ok("prune", MODEL, out, "--count", "1", "--lambda", "search", "--calib", calib, "--samples", "2",
+                    "--seq-len", "32")
+    assert "λ search" in result.stderr
+    lam = read(out).kv["modelsurgery.simdiff_lambda"]
+    assert 0 <= lam <= 4
+
+
+def test_bad_lambda_is_refused(tmp_path):
+    result = run("prune", MODEL, tmp_path / "out.gguf", "--count", "1", "--lambda", "lots")
+    assert result.returncode != 0 and "--lambda" in result.stderr
