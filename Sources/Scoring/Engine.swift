@@ -160,29 +160,40 @@ public final class Engine: @unchecked Sendable {
         let group = layer.headCount / layer.kvHeadCount
         let window = layer.slidingWindow ? config.window : Int.max
         let keyCount = past + length
+        // Queries go in tiles, each against only the keys it may see: causal masking then skips about half
+        // the products, and a sliding window skips everything before it.
+        let tile = 64
         output.withUnsafeMutableBufferPointer { out in
             let out = out.baseAddress!
             Kernels.parallel(sequenceCount * layer.headCount, minimumChunk: 1) { range in
-                var scores = [Float](repeating: 0, count: length * keyCount)
+                var scores = [Float](repeating: 0, count: min(tile, length) * keyCount)
                 for pair in range {
                     let sequence = pair / layer.headCount, head = pair % layer.headCount
-                    let firstQuery = sequence * length, firstKey = sequence * keyRowsPerSequence
-                    query.withUnsafeBufferPointer { q in
-                        BLAS.multiplyTransposed(q.baseAddress! + firstQuery * queryWidth + head * headSize,
-                                                keys + firstKey * keyWidth + (head / group) * headSize,
-                                                into: &scores, m: length, n: keyCount, k: headSize,
-                                                lda: queryWidth, ldb: keyWidth, ldc: keyCount)
-                    }
-                    scores.withUnsafeMutableBufferPointer { s in
-                        for row in 0 ..< length {
-                            let position = past + row
-                            let start = window == Int.max ? 0 : max(0, position - window + 1)
-                            Kernels.softmax(s.baseAddress! + row * keyCount, over: start ..< position + 1, width: keyCount)
+                    let firstQuery = sequence * length, firstKeyRow = sequence * keyRowsPerSequence
+                    let keyColumn = (head / group) * headSize, valueColumn = (head / group) * valueSize
+                    for tileStart in stride(from: 0, to: length, by: tile) {
+                        let rows = min(tile, length - tileStart)
+                        let firstPosition = past + tileStart, lastPosition = firstPosition + rows - 1
+                        let firstKey = window == Int.max ? 0 : max(0, firstPosition - window + 1)
+                        let visible = lastPosition + 1 - firstKey
+                        query.withUnsafeBufferPointer { q in
+                            BLAS.multiplyTransposed(q.baseAddress! + (firstQuery + tileStart) * queryWidth + head * headSize,
+                                                    keys + (firstKeyRow + firstKey) * keyWidth + keyColumn,
+                                                    into: &scores, m: rows, n: visible, k: headSize,
+                                                    lda: queryWidth, ldb: keyWidth, ldc: visible)
                         }
+                        scores.withUnsafeMutableBufferPointer { s in
+                            for row in 0 ..< rows {
+                                let position = firstPosition + row
+                                let start = window == Int.max ? 0 : max(0, position - window + 1) - firstKey
+                                Kernels.softmax(s.baseAddress! + row * visible, over: start ..< position + 1 - firstKey,
+                                                width: visible)
+                            }
+                        }
+                        BLAS.multiply(scores, values + (firstKeyRow + firstKey) * valueWidth + valueColumn,
+                                      into: out + (firstQuery + tileStart) * outputWidth + head * valueSize,
+                                      m: rows, n: valueSize, k: visible, lda: visible, ldb: valueWidth, ldc: outputWidth)
                     }
-                    BLAS.multiply(scores, values + firstKey * valueWidth + (head / group) * valueSize,
-                                  into: out + firstQuery * outputWidth + head * valueSize,
-                                  m: length, n: valueSize, k: keyCount, lda: keyCount, ldb: valueWidth, ldc: outputWidth)
                 }
             }
         }
