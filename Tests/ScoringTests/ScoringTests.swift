@@ -112,3 +112,28 @@ struct BlockStreamingTests {
         #expect(a.sequences == b.sequences && a.sequences.allSatisfy { $0.count == 12 })
     }
 }
+
+/// The streaming scorer against block metrics from an independent float64 numpy forward
+/// (TestModels/generate_metrics_golden.py, itself checked against llama.cpp's logits).
+struct MetricsGoldenTests {
+    @Test func streamingMetricsMatchNumpy() throws {
+        let url = EngineParityTests.root.appendingPathComponent("TestModels/metrics-golden.json")
+        let golden = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+        let engine = try EngineParityTests.engine("tiny-llama")
+        let calibration = Calibration(sequences: golden["sequences"] as! [[Int]], source: "golden")
+        let scores = try BlockScorer(engine: engine, calibration: calibration)
+            .measure(runLength: golden["runLength"] as! Int)
+        // Float32 against float64 through every block: agreement to 1e-5 of each value (plus 1e-7 absolute).
+        func close(_ a: Double, _ b: Double) -> Bool { abs(a - b) <= 1e-5 * abs(b) + 1e-7 }
+        for (ours, reference) in zip(scores.blocks, golden["blocks"] as! [[String: Double]]) {
+            #expect(close(ours.cosine, reference["cosine"]!), "block \(ours.block) cosine \(ours.cosine) vs \(reference["cosine"]!)")
+            #expect(close(ours.angular, reference["angular"]!), "block \(ours.block) angular")
+            #expect(close(ours.mssd, reference["mssd"]!), "block \(ours.block) mssd \(ours.mssd) vs \(reference["mssd"]!)")
+            #expect(close(ours.masd, reference["masd"]!), "block \(ours.block) masd")
+        }
+        for (ours, reference) in zip(scores.runAngular, golden["runAngular"] as! [Double]) {
+            #expect(close(ours, reference), "run angular \(ours) vs \(reference)")
+        }
+        #expect(scores.runAngular.count == (golden["runAngular"] as! [Double]).count)
+    }
+}
