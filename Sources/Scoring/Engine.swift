@@ -39,7 +39,6 @@ public final class Engine: @unchecked Sendable {
     }
 
     public var blockCount: Int { model.blocks.count }
-    public var hiddenSize: Int { config.hiddenSize }
 
     private func globalTensor(_ name: String) throws -> Tensor {
         guard let tensor = model.globalTensors.first(where: { $0.name == name }) else { throw ScoringError.missingTensor(name) }
