@@ -1,4 +1,7 @@
 import ArgumentParser
+import Dispatch
+import Formats
+import Foundation
 
 @main
 struct ModelSurgery: ParsableCommand {
@@ -8,4 +11,33 @@ struct ModelSurgery: ParsableCommand {
         version: "0.1.0",
         subcommands: [Inspect.self, Score.self, Prune.self, Convert.self, Eval.self]
     )
+}
+
+extension ModelSurgery {
+    static func main() {
+        let handlers = removeOutputsOnInterrupt()
+        defer { handlers.forEach { $0.cancel() } }
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
+
+/// On Ctrl-C or SIGTERM, removes the temporary files of outputs being written, then exits: the input and any
+/// previous output stay as they were. (A free function, so the handlers run off the main actor.)
+private func removeOutputsOnInterrupt() -> [DispatchSourceSignal] {
+    [SIGINT, SIGTERM].map { number in
+        signal(number, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+        source.setEventHandler { @Sendable in
+            PendingOutputs.removeAll()
+            FileHandle.standardError.write(Data("\ninterrupted: no output written\n".utf8))
+            Foundation.exit(128 + number)
+        }
+        source.resume()
+        return source
+    }
 }

@@ -195,14 +195,14 @@ public struct GGUFFile {
 
     /// Moves past one value, checking it lies inside the file, without building it.
     private static func skipValue(_ type: MetadataType, key: String, in cursor: inout ByteCursor) throws {
-        let what = "the value of '\(key)'"
         switch type {
         case .string:
-            let length = try cursor.read(UInt64.self, what)
+            let length = try cursor.read(UInt64.self, "the value of '\(key)'")
             guard length <= UInt64(cursor.remaining) else {
-                throw FormatError.truncated(file: cursor.file, offset: cursor.bytes.count, reading: "\(what) (length \(length))")
+                throw FormatError.truncated(file: cursor.file, offset: cursor.bytes.count,
+                                            reading: "the value of '\(key)' (length \(length))")
             }
-            _ = try cursor.take(Int(length), what)
+            _ = try cursor.take(Int(length), "the value of '\(key)'")
         case .array:
             let elementTypeID = try cursor.read(UInt32.self, "the element type of '\(key)'")
             guard let elementType = MetadataType(rawValue: elementTypeID) else {
@@ -211,7 +211,7 @@ public struct GGUFFile {
             let count = try cursor.readCount("array length of '\(key)'", minimumSize: minimumSize(elementType))
             for _ in 0 ..< count { try skipValue(elementType, key: key, in: &cursor) }
         default:
-            _ = try cursor.take(minimumSize(type), what)
+            _ = try cursor.take(minimumSize(type), "the value of '\(key)'")
         }
     }
 

@@ -7,6 +7,23 @@ import CFileCopy
 import Foundation
 import Graph
 
+/// Temporary files being written right now, so an interrupted run can remove them on its way out.
+public enum PendingOutputs {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var paths: Set<String> = []
+
+    static func add(_ path: String) { lock.withLock { _ = paths.insert(path) } }
+    static func remove(_ path: String) { lock.withLock { _ = paths.remove(path) } }
+
+    /// Deletes every temporary file still pending (for a signal handler: the targets stay untouched).
+    public static func removeAll() {
+        lock.withLock {
+            for path in paths { unlink(path) }
+            paths.removeAll()
+        }
+    }
+}
+
 /// A file being written beside its target under a temporary name; `commit()` renames it into place.
 /// Until then the target is untouched, and a failed write leaves nothing behind.
 final class OutputFile {
@@ -24,11 +41,13 @@ final class OutputFile {
         guard descriptor >= 0 else {
             throw FormatError.output(file: target.path, problem: "cannot create: \(String(cString: strerror(errno)))")
         }
+        PendingOutputs.add(temporary.path)
     }
 
     deinit {
         close(descriptor)
         if !committed { unlink(temporary.path) }
+        PendingOutputs.remove(temporary.path)
     }
 
     func write(_ bytes: UnsafeRawBufferPointer) throws {
