@@ -92,7 +92,8 @@ struct ScoringRun {
         }
         let selector = BlockSelector(count: removeCount ?? 1, protected: protected, simDiff: SimDiff(lambda: lambda))
         var selections: [BlockSelection] = []
-        for criterion in criteria where removeCount != nil || criterion != .greedy {
+        // Removal sets only mean something for a given count.
+        for criterion in criteria where removeCount != nil {
             if criterion == .greedy, let removeCount {
                 let greedyProgress = ProgressLine(label: "greedy removal", counting: .steps)
                 let order = try ModelFiles.naming(path) {
@@ -133,12 +134,13 @@ struct ScoreReport: Encodable {
         leaveOneOutNLL = run.scores.leaveOneOutNLL
         removeCount = run.removeCount
         protected = run.protected.sorted()
-        selections = run.removeCount == nil ? [] : run.selections
+        selections = run.selections
     }
 
     var text: String {
         func fixed(_ value: Double, _ digits: Int = 4) -> String { String(format: "%.\(digits)f", value) }
-        func rank(_ values: [Double]) -> [Int] { SimDiffRanks.of(values) }
+        /// 1 = least important, as a user reads a removal order.
+        func rank(_ values: [Double]) -> [Int] { SimDiff.ranks(values).map { Int($0) + 1 } }
         let influenceRank = rank(blocks.map(\.blockInfluence)), simdiffRank = rank(simdiff)
         var header = "block   cos      BI(rank)       angular  mssd        masd      simdiff(rank)"
         if leaveOneOutNLL != nil { header += "   loo ΔNLL" }
@@ -167,16 +169,6 @@ struct ScoreReport: Encodable {
             lines.append("(give --ratio or --count to see the blocks each criterion removes)")
         }
         return lines.joined(separator: "\n")
-    }
-}
-
-/// Rank 1 = least important, as a user reads a removal order.
-enum SimDiffRanks {
-    static func of(_ values: [Double]) -> [Int] {
-        let order = values.indices.sorted { values[$0] < values[$1] }
-        var ranks = [Int](repeating: 0, count: values.count)
-        for (position, index) in order.enumerated() { ranks[index] = position + 1 }
-        return ranks
     }
 }
 

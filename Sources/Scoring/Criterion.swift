@@ -59,7 +59,7 @@ public struct SimDiff: Sendable {
     }
 
     /// 0 for the smallest value … n−1 for the largest; ties share their mean rank.
-    static func ranks(_ values: [Double]) -> [Double] {
+    public static func ranks(_ values: [Double]) -> [Double] {
         let order = values.indices.sorted { values[$0] < values[$1] }
         var ranks = [Double](repeating: 0, count: values.count)
         var start = 0
