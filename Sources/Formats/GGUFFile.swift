@@ -8,7 +8,7 @@ public struct GGUFFile {
         public let name: String
         /// Dimensions innermost first (`ne`).
         public let shape: [Int]
-        public let type: GGMLType
+        public let type: ElementType
         /// Offset of the data relative to the data section, as stored.
         public let relativeOffset: Int
         public let byteCount: Int
@@ -88,7 +88,7 @@ public struct GGUFFile {
             let typeID = try cursor.read(UInt32.self, "the type of '\(name)'")
             let offset = try cursor.read(UInt64.self, "the offset of '\(name)'")
 
-            guard let type = GGMLType(id: typeID) else {
+            guard let type = ElementType(id: typeID), type.existsInGGUF else {
                 throw FormatError.unknownTensorType(file: path, tensor: name, id: typeID)
             }
             guard let elements = Self.elementCount(shape) else {

@@ -22,6 +22,10 @@ struct GGUFWriter {
         alignment = model.metadata[GGUFFile.alignmentKey]?.int ?? GGUFFile.defaultAlignment
 
         let named = GGUF.namedTensors(of: model)
+        if let (name, tensor) = named.first(where: { !$0.tensor.type.existsInGGUF }) {
+            throw FormatError.output(file: model.origin.files.first?.path ?? "model",
+                                     problem: "tensor '\(name)' is \(tensor.type.name), which GGUF cannot store")
+        }
 
         // As gguf-split: start a new shard when the next tensor would pass the limit, never leaving one empty.
         var groups: [[(name: String, tensor: Tensor)]] = [[]]

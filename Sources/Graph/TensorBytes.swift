@@ -23,12 +23,12 @@ public struct Tensor: Sendable {
     public var name: String
     /// Dimensions innermost first, as ggml counts them (`ne[0]` is the row length).
     public var shape: [Int]
-    public var type: GGMLType
+    public var type: ElementType
     public var data: TensorBytes
     /// Position in the source file(s), so a writer can keep the original order after surgery.
     public var ordinal: Int
 
-    public init(name: String, shape: [Int], type: GGMLType, data: TensorBytes, ordinal: Int) {
+    public init(name: String, shape: [Int], type: ElementType, data: TensorBytes, ordinal: Int) {
         self.name = name
         self.shape = shape
         self.type = type

@@ -12,16 +12,16 @@ public enum Dequantizer {
     typealias Kernel = (_ source: UnsafeRawPointer, _ blocks: Int, _ destination: UnsafeMutablePointer<Float>) -> Void
 
     /// Types this engine can decode.
-    public static func supports(_ type: GGMLType) -> Bool {
+    public static func supports(_ type: ElementType) -> Bool {
         kernel(for: type) != nil
     }
 
-    /// Every type `supports` accepts, in `GGMLType.all` order.
-    static var supportedTypes: [GGMLType] { GGMLType.all.filter(supports) }
+    /// Every type `supports` accepts, in `ElementType.all` order.
+    static var supportedTypes: [ElementType] { ElementType.all.filter(supports) }
 
     /// Decodes `count` elements (a whole number of blocks of `type`) from `source` into `destination`.
     /// Precondition: supports(type) and count % type.blockSize == 0.
-    public static func decode(_ type: GGMLType, from source: UnsafeRawPointer, count: Int,
+    public static func decode(_ type: ElementType, from source: UnsafeRawPointer, count: Int,
                               into destination: UnsafeMutablePointer<Float>) {
         guard let kernel = kernel(for: type) else { preconditionFailure("cannot dequantize \(type.name)") }
         precondition(count >= 0 && count % type.blockSize == 0, "\(count) is not a whole number of \(type.name) blocks")
@@ -69,27 +69,27 @@ public enum Dequantizer {
         }
     }
 
-    static func kernel(for type: GGMLType) -> Kernel? {
+    static func kernel(for type: ElementType) -> Kernel? {
         switch type.id {
-        case GGMLType.f32.id: f32
-        case GGMLType.f16.id: f16
-        case GGMLType.bf16.id: bf16
-        case GGMLType.q4_0.id: q4_0
-        case GGMLType.q4_1.id: q4_1
-        case GGMLType.q5_0.id: q5_0
-        case GGMLType.q5_1.id: q5_1
-        case GGMLType.q8_0.id: q8_0
-        case GGMLType.q2_K.id: q2_K
-        case GGMLType.q3_K.id: q3_K
-        case GGMLType.q4_K.id: q4_K
-        case GGMLType.q5_K.id: q5_K
-        case GGMLType.q6_K.id: q6_K
-        case GGMLType.q8_K.id: q8_K
-        case GGMLType.iq4_NL.id: iq4_NL
-        case GGMLType.iq4_XS.id: iq4_XS
-        case GGMLType.tq1_0.id: tq1_0
-        case GGMLType.tq2_0.id: tq2_0
-        case GGMLType.mxfp4.id: mxfp4
+        case ElementType.f32.id: f32
+        case ElementType.f16.id: f16
+        case ElementType.bf16.id: bf16
+        case ElementType.q4_0.id: q4_0
+        case ElementType.q4_1.id: q4_1
+        case ElementType.q5_0.id: q5_0
+        case ElementType.q5_1.id: q5_1
+        case ElementType.q8_0.id: q8_0
+        case ElementType.q2_K.id: q2_K
+        case ElementType.q3_K.id: q3_K
+        case ElementType.q4_K.id: q4_K
+        case ElementType.q5_K.id: q5_K
+        case ElementType.q6_K.id: q6_K
+        case ElementType.q8_K.id: q8_K
+        case ElementType.iq4_NL.id: iq4_NL
+        case ElementType.iq4_XS.id: iq4_XS
+        case ElementType.tq1_0.id: tq1_0
+        case ElementType.tq2_0.id: tq2_0
+        case ElementType.mxfp4.id: mxfp4
         default: nil
         }
     }

@@ -85,7 +85,7 @@ struct DequantizationTests {
             #expect(fixtureTypes.contains(type.name), "\(type.name) is supported but not in quants.gguf")
         }
         for name in QuantFixture.names {
-            #expect(Dequantizer.supports(GGMLType(name: name)!), "\(name) is in quants.gguf but not supported")
+            #expect(Dequantizer.supports(ElementType(name: name)!), "\(name) is in quants.gguf but not supported")
         }
     }
 
@@ -115,7 +115,7 @@ struct DequantizationTests {
     @Test func unsupportedTypesThrowNamingTheTensor() {
         let bytes = QuantFixture.tensor("Q4_0").data
         // Any bytes will do: one IQ2_XXS block's worth of the Q4_0 tensor.
-        let data = TensorBytes(file: bytes.file, offset: bytes.offset, count: GGMLType.iq2_XXS.bytesPerBlock)
+        let data = TensorBytes(file: bytes.file, offset: bytes.offset, count: ElementType.iq2_XXS.bytesPerBlock)
         let tensor = Tensor(name: "ffn_down.weight", shape: [256, 1], type: .iq2_XXS, data: data, ordinal: 0)
         #expect(!Dequantizer.supports(.iq2_XXS))
         #expect(throws: ScoringError.unsupportedTensorType(tensor: "blk.3.ffn_down.weight", type: "IQ2_XXS")) {
