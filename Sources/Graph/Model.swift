@@ -1,3 +1,5 @@
+import Foundation
+
 /// The common picture of a decoder-only model that every format reads into and writes from:
 /// metadata (architecture and hyper-parameters included), global tensors, and an ordered list of blocks.
 ///
@@ -10,12 +12,16 @@ public struct Model: Sendable {
     public var blocks: [Block]
     /// Where the model came from: writers use it to reproduce format details such as the version.
     public var origin: Origin
+    /// Whose conventions the tensor values follow; names and metadata keys are always GGUF's.
+    public var layout: WeightLayout
 
-    public init(metadata: Metadata, globalTensors: [Tensor], blocks: [Block], origin: Origin) {
+    public init(metadata: Metadata, globalTensors: [Tensor], blocks: [Block], origin: Origin,
+                layout: WeightLayout = .llamaCpp) {
         self.metadata = metadata
         self.globalTensors = globalTensors
         self.blocks = blocks
         self.origin = origin
+        self.layout = layout
     }
 
     public var architecture: String { metadata["general.architecture"]?.string ?? "unknown" }
@@ -69,10 +75,13 @@ public struct Origin: Sendable {
     public var format: String
     public var version: Int
     public var files: [MappedFile]
+    /// The folder a Hugging Face model was read from: its other files (tokenizer, configs) travel with it.
+    public var folder: URL?
 
-    public init(format: String, version: Int, files: [MappedFile]) {
+    public init(format: String, version: Int, files: [MappedFile], folder: URL? = nil) {
         self.format = format
         self.version = version
         self.files = files
+        self.folder = folder
     }
 }

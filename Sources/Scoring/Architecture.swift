@@ -53,6 +53,8 @@ struct EngineConfig: Sendable {
     let attentionScale: Float
     let window: Int
     let layers: [Layer]
+    /// The source's value conventions; weights are brought to llama.cpp's as they are dequantized.
+    let layout: WeightLayout
 
     init(model: Model) throws {
         let architecture = try Architecture.named(model.architecture)
@@ -69,6 +71,7 @@ struct EngineConfig: Sendable {
         }
 
         self.architecture = architecture
+        layout = model.layout
         hiddenSize = try required("embedding_length")
         let headCount0 = try perLayer("attention.head_count", 0)
         headSize = value("attention.key_length")?.int ?? hiddenSize / headCount0
@@ -106,5 +109,16 @@ struct EngineConfig: Sendable {
                                       base: sliding ? slidingBase : base, scale: sliding ? 1 : scale,
                                       frequencyFactors: factors))
         }
+    }
+
+    /// `tensor` (the role `role` of block `layer`, or a global tensor) as Float in llama.cpp's conventions.
+    func floats(of tensor: Tensor, role: String, layer: Int?, name: String) throws -> [Float] {
+        var values = try Dequantizer.floats(of: tensor, name: name)
+        if layout != .llamaCpp {
+            let heads = layer.map { role.hasPrefix("attn_k") ? layers[$0].kvHeadCount : layers[$0].headCount } ?? 1
+            layout.convert(&values, role: role, architecture: architecture.name, rowLength: tensor.shape.first ?? 1,
+                           heads: heads, to: .llamaCpp)
+        }
+        return values
     }
 }

@@ -21,10 +21,10 @@ struct BlockWeights {
     init(block: Block, index: Int, config: EngineConfig) throws {
         func load(_ role: String) throws -> [Float] {
             guard let tensor = block.tensor(role) else { throw ScoringError.missingTensor("blk.\(index).\(role)") }
-            return try Dequantizer.floats(of: tensor, name: "blk.\(index).\(role)")
+            return try config.floats(of: tensor, role: role, layer: index, name: "blk.\(index).\(role)")
         }
         func optional(_ role: String) throws -> [Float]? {
-            try block.tensor(role).map { try Dequantizer.floats(of: $0, name: "blk.\(index).\(role)") }
+            try block.tensor(role).map { try config.floats(of: $0, role: role, layer: index, name: "blk.\(index).\(role)") }
         }
         attentionNorm = try load("attn_norm.weight")
         query = try load("attn_q.weight")

@@ -243,7 +243,8 @@ public final class Engine: @unchecked Sendable {
                                     _ body: (Int, Int, UnsafeBufferPointer<Float>) -> Void) throws {
         let head = try outputHead()
         let width = config.hiddenSize, vocabulary = head.count / width
-        let norm = try Dequantizer.floats(of: try globalTensor("output_norm.weight"), name: "output_norm.weight")
+        let norm = try config.floats(of: try globalTensor("output_norm.weight"), role: "output_norm.weight", layer: nil,
+                                     name: "output_norm.weight")
         let chunk = max(16, min(rows.count, (128 << 20) / (vocabulary * MemoryLayout<Float>.size)))
         var selected = [Float](repeating: 0, count: chunk * width)
         var logits = [Float](repeating: 0, count: chunk * vocabulary)
