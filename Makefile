@@ -52,9 +52,10 @@ test-interop: build $(VENV)/.interop models
 
 test: test-swift test-interop
 
-# Rewrites TestModels/ with the reference gguf writer (deterministic).
+# Rewrites TestModels/ with the reference gguf and safetensors writers (deterministic).
 fixtures: $(VENV)/.base
 	$(PY) TestModels/generate.py
+	$(PY) TestModels/safetensors/generate.py
 
 demo: release $(VENV)/.interop $(SMOLLM2)
 	MODELSURGERY=$(RELEASE_BIN) PY=$(PY) bash scripts/demo.sh $(SMOLLM2)

@@ -17,6 +17,19 @@ public enum FormatError: Error, CustomStringConvertible, Equatable {
     case tensorOutsideFile(file: String, tensor: String, start: UInt64, byteCount: Int, fileSize: Int)
     case blockOutOfRange(file: String, tensor: String, blockCount: Int)
     case split(file: String, problem: String)
+    case headerTooLarge(file: String, length: UInt64, limit: Int)
+    case malformedHeader(file: String, problem: String)
+    case unknownDtype(file: String, tensor: String, dtype: String)
+    case partialBytes(file: String, tensor: String, elements: Int, type: String)
+    case sizeMismatch(file: String, tensor: String, type: String, shape: [Int], byteCount: Int, span: UInt64)
+    case badOffsets(file: String, tensor: String, start: UInt64, end: UInt64, expectedStart: Int)
+    case uncoveredData(file: String, tensorsEnd: Int, dataBytes: Int)
+    case malformedIndex(file: String, problem: String)
+    case missingShard(index: String, shard: String)
+    case tensorNotInShard(index: String, tensor: String, shard: String)
+    case unlistedTensor(index: String, tensor: String, shard: String)
+    case tensorInTwoShards(index: String, tensor: String, shards: [String])
+    case noSafetensors(folder: String)
     case output(file: String, problem: String)
 
     public var description: String {
@@ -55,6 +68,38 @@ public enum FormatError: Error, CustomStringConvertible, Equatable {
             "\(file): tensor '\(tensor)' names a block beyond the block count \(blockCount)"
         case let .split(file, problem):
             "\(file): \(problem)"
+        case let .headerTooLarge(file, length, limit):
+            "\(file): safetensors header length \(length) exceeds the limit of \(limit) bytes (corrupt or not a safetensors file)"
+        case let .malformedHeader(file, problem):
+            "\(file): invalid safetensors header: \(problem)"
+        case let .unknownDtype(file, tensor, dtype):
+            "\(file): tensor '\(tensor)' has unknown dtype \"\(dtype)\""
+        case let .partialBytes(file, tensor, elements, type):
+            "\(file): tensor '\(tensor)' has \(elements) \(type) elements, which do not fill whole bytes"
+        case let .sizeMismatch(file, tensor, type, shape, byteCount, span):
+            "\(file): tensor '\(tensor)' is \(type) \(shape) (\(byteCount) bytes) but its data_offsets span \(span) bytes"
+        case let .badOffsets(file, tensor, start, end, expectedStart):
+            if end < start {
+                "\(file): tensor '\(tensor)' data_offsets [\(start), \(end)] end before they start"
+            } else if start > UInt64(expectedStart) {
+                "\(file): tensor '\(tensor)' data_offsets [\(start), \(end)] leave a hole: the previous tensor ends at \(expectedStart)"
+            } else {
+                "\(file): tensor '\(tensor)' data_offsets [\(start), \(end)] overlap the previous tensor, which ends at \(expectedStart)"
+            }
+        case let .uncoveredData(file, tensorsEnd, dataBytes):
+            "\(file): the tensors end at byte \(tensorsEnd) of the \(dataBytes)-byte data section: \(dataBytes - tensorsEnd) bytes belong to no tensor"
+        case let .malformedIndex(file, problem):
+            "\(file): invalid safetensors index: \(problem)"
+        case let .missingShard(index, shard):
+            "\(index): shard '\(shard)' does not exist"
+        case let .tensorNotInShard(index, tensor, shard):
+            "\(index): weight_map puts '\(tensor)' in \(shard), which has no such tensor"
+        case let .unlistedTensor(index, tensor, shard):
+            "\(index): tensor '\(tensor)' of \(shard) is missing from weight_map"
+        case let .tensorInTwoShards(index, tensor, shards):
+            "\(index): tensor '\(tensor)' is in more than one shard (\(shards.joined(separator: ", ")))"
+        case let .noSafetensors(folder):
+            "\(folder): no model.safetensors or model.safetensors.index.json"
         case let .output(file, problem):
             "\(file): \(problem)"
         }

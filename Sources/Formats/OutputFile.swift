@@ -15,10 +15,10 @@ public enum PendingOutputs {
     static func add(_ path: String) { lock.withLock { _ = paths.insert(path) } }
     static func remove(_ path: String) { lock.withLock { _ = paths.remove(path) } }
 
-    /// Deletes every temporary file still pending (for a signal handler: the targets stay untouched).
+    /// Deletes every temporary file and folder still pending (for a signal handler: the targets stay untouched).
     public static func removeAll() {
         lock.withLock {
-            for path in paths { unlink(path) }
+            for path in paths where unlink(path) != 0 { try? FileManager.default.removeItem(atPath: path) }
             paths.removeAll()
         }
     }

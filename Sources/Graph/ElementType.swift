@@ -67,6 +67,9 @@ public struct ElementType: Hashable, Sendable, CustomStringConvertible {
     public static let f8_E4M3 = ElementType(0x1_0005, "F8_E4M3", 1, 1)
     public static let f8_E5M2 = ElementType(0x1_0006, "F8_E5M2", 1, 1)
     public static let f8_E8M0 = ElementType(0x1_0007, "F8_E8M0", 1, 1)
+    /// AMD's FP8 variants (no infinities, one NaN, "negative zero" is the NaN).
+    public static let f8_E4M3FNUZ = ElementType(0x1_000C, "F8_E4M3FNUZ", 1, 1)
+    public static let f8_E5M2FNUZ = ElementType(0x1_000D, "F8_E5M2FNUZ", 1, 1)
     /// Sub-byte floats, packed: safetensors requires whole bytes, so 4 six-bit or 2 four-bit values per block.
     public static let f6_E2M3 = ElementType(0x1_0008, "F6_E2M3", 4, 3)
     public static let f6_E3M2 = ElementType(0x1_0009, "F6_E3M2", 4, 3)
@@ -77,7 +80,7 @@ public struct ElementType: Hashable, Sendable, CustomStringConvertible {
         f32, f16, q4_0, q4_1, q5_0, q5_1, q8_0, q8_1, q2_K, q3_K, q4_K, q5_K, q6_K, q8_K,
         iq2_XXS, iq2_XS, iq3_XXS, iq1_S, iq4_NL, iq3_S, iq2_S, iq4_XS, i8, i16, i32, i64, f64,
         iq1_M, bf16, tq1_0, tq2_0, mxfp4, nvfp4, q1_0,
-        bool, u8, u16, u32, u64, f8_E4M3, f8_E5M2, f8_E8M0, f6_E2M3, f6_E3M2, f4, c64,
+        bool, u8, u16, u32, u64, f8_E4M3, f8_E5M2, f8_E8M0, f8_E4M3FNUZ, f8_E5M2FNUZ, f6_E2M3, f6_E3M2, f4, c64,
     ]
 
     /// Whether GGUF can store this encoding.
