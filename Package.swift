@@ -16,7 +16,7 @@ let package = Package(
         // copy_file_range, which Swift's Glibc module does not expose.
         .target(name: "CFileCopy"),
         .target(name: "Formats", dependencies: ["Graph", "CFileCopy"]),
-        .target(name: "Surgery", dependencies: ["Graph"]),
+        .target(name: "Surgery", dependencies: ["Graph", "Formats", "Scoring"]),
         // OpenBLAS through pkg-config on Linux (Debian: libopenblas-dev); Accelerate on macOS.
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .target(

@@ -1,32 +1,78 @@
 import ArgumentParser
+import Formats
 import Foundation
+import Graph
+import Surgery
 
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Rewrite a model in another format or layout (for now GGUF to GGUF: join or split shards).")
+        abstract: "Rewrite a model in another format, element type or sharding: GGUF ↔ Hugging Face safetensors folder.",
+        discussion: """
+        GGUF → folder dequantizes to --dtype (default: float tensors keep their type, quantized ones become f32), \
+        undoes llama.cpp's Q/K row permutation (llama) and the +1 on Gemma norms, and rebuilds config.json and the \
+        tokenizer files. Folder → GGUF does the reverse, with metadata and tokenizer keys as llama.cpp's converter \
+        writes them; vectors are F32 there, and --dtype q8_0 quantizes matrices as the gguf package does.
+        """)
 
-    @Argument(help: "The model to read (for a split GGUF, its first shard).")
+    @Argument(help: "The model to read: a GGUF file (for a split one, its first shard) or a Hugging Face folder.")
     var input: String
 
-    @Argument(help: "Where to write.")
+    @Argument(help: "Where to write: a GGUF file, or a folder for safetensors.")
     var output: String
 
-    @Option(help: "Output format.")
-    var to: String = "gguf"
+    @Option(help: "Output format: gguf or safetensors (default: safetensors for an output path without .gguf).")
+    var to: OutputFormat?
 
-    @Option(help: "Split the output into shards of at most this much tensor data (e.g. 500M, 4G).")
+    @Option(help: "Element type of the converted weights: f32, f16, bf16 or q8_0 (GGUF only).")
+    var dtype: String?
+
+    @Option(name: [.customLong("split-max-size"), .customLong("max-shard-size")],
+            help: "Split the output into shards of at most this much tensor data (e.g. 500M, 4G).")
     var splitMaxSize: String?
 
+    private var format: OutputFormat { to ?? (output.lowercased().hasSuffix(".gguf") ? .gguf : .safetensors) }
+
+    private var elementType: ElementType? { dtype.flatMap { ElementType(name: $0) } }
+
     func validate() throws {
-        guard to == "gguf" else { throw ValidationError("--to \(to): only gguf is supported so far") }
         if let splitMaxSize, Format.parseSize(splitMaxSize) == nil {
             throw ValidationError("--split-max-size '\(splitMaxSize)' is not a size like 500M or 4G")
+        }
+        if let dtype {
+            guard let type = elementType, TensorConversion.supportedTypes.contains(type) else {
+                throw ValidationError("--dtype \(dtype): choose f32, f16, bf16 or q8_0")
+            }
+            if type == .q8_0 && format == .safetensors { throw ValidationError("--dtype q8_0 needs --to gguf") }
         }
     }
 
     func run() throws {
         let model = try ModelFiles.read(input)
-        let written = try ModelFiles.write(model, to: output, maxShardBytes: splitMaxSize.flatMap(Format.parseSize))
+        let target: WeightLayout = format == .gguf ? .llamaCpp : .transformers
+        var converted = model
+        // transformers states each layer's attention type; llama.cpp may derive it from a period.
+        if format == .safetensors { SlidingWindowRule.makeExplicit(in: &converted) } else { SlidingWindowRule.removeIfDefault(in: &converted) }
+        var conversion: TensorConversion?
+        if model.layout != target || elementType != nil || (format == .safetensors && OutputFormat(of: model) == .gguf) {
+            conversion = TensorConversion(model: model, to: target, matrixType: elementType, vectorsInF32: format == .gguf)
+            converted.layout = target
+            if format == .gguf, let conversion { converted.metadata.recordFileType(of: conversion, model: model) }
+        }
+        let written = try ModelFiles.naming(input) {
+            try ModelFiles.write(converted, to: output, as: format, maxShardBytes: splitMaxSize.flatMap(Format.parseSize),
+                                 conversion: conversion)
+        }
         print("wrote \(written.map(\.path).joined(separator: ", "))")
+    }
+}
+
+extension Metadata {
+    /// `general.file_type` (llama.cpp's LLAMA_FTYPE of the dominant type) and the quantization version,
+    /// as llama.cpp's converter writes them.
+    mutating func recordFileType(of conversion: TensorConversion, model: Model) {
+        let fileTypes: [ElementType: UInt32] = [.f32: 0, .f16: 1, .q8_0: 7, .bf16: 32]
+        let matrix = model.allTensors.first { $0.shape.count >= 2 }.map(conversion.outputType) ?? .f32
+        if let fileType = fileTypes[matrix] { self["general.file_type"] = .uint32(fileType) }
+        self["general.quantization_version"] = .uint32(2)
     }
 }

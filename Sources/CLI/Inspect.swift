@@ -91,7 +91,7 @@ struct InspectReport: Encodable {
                         }))
         }
         tensors = listTensors
-            ? GGUF.namedTensors(of: model).map { name, tensor in
+            ? GGUF.namedTensors(of: model).map { name, tensor, _ in
                 TensorReport(name: name, type: tensor.type.name, shape: tensor.shape, bytes: tensor.byteCount)
             }
             : nil

@@ -2,6 +2,8 @@ import Foundation
 import Formats
 import Graph
 import Scoring
+import Surgery
+import ArgumentParser
 
 /// A problem with what the user asked for, named with the file it concerns.
 struct UsageError: Error, CustomStringConvertible {
@@ -11,10 +13,11 @@ struct UsageError: Error, CustomStringConvertible {
 }
 
 enum ModelFiles {
+    /// A GGUF file (the first shard of a split one) or a Hugging Face model folder.
     static func read(_ path: String) throws -> Model {
         let url = URL(fileURLWithPath: path)
         guard FileManager.default.fileExists(atPath: path) else { throw UsageError(file: path, problem: "no such file") }
-        return try GGUF.readModel(at: url)
+        return HuggingFace.isModelFolder(path) ? try HuggingFace.readModel(at: url) : try GGUF.readModel(at: url)
     }
 
     /// The engine and tokenizer for `model`; problems are reported against its file.
@@ -22,21 +25,42 @@ enum ModelFiles {
         try naming(path) { (try Engine(model: model), try Tokenizers.make(from: model.metadata)) }
     }
 
-    /// Runs `body`, reporting engine errors (unsupported architecture, tensor type ...) against `file`.
+    /// Runs `body`, reporting engine and conversion errors (unsupported architecture, tensor type ...) against `file`.
     static func naming<T>(_ file: String, _ body: () throws -> T) throws -> T {
         do {
             return try body()
         } catch let error as ScoringError {
             throw UsageError(file: file, problem: error.description)
+        } catch let error as SurgeryError {
+            throw UsageError(file: file, problem: error.description)
         }
     }
 
-    /// Writes `model` to `path` (or shards named after it), showing progress for long writes.
-    static func write(_ model: Model, to path: String, maxShardBytes: Int?) throws -> [URL] {
-        let progress = ProgressLine(label: "writing \(URL(fileURLWithPath: path).lastPathComponent)")
+    /// Writes `model` to `path` in `format` (GGUF shards named after it, or a Hugging Face folder), showing
+    /// progress for long writes; `conversion` re-encodes tensors on the way.
+    static func write(_ model: Model, to path: String, as format: OutputFormat, maxShardBytes: Int?,
+                      conversion: TensorConversion? = nil) throws -> [URL] {
+        let url = URL(fileURLWithPath: path)
+        let progress = ProgressLine(label: "writing \(url.lastPathComponent)")
         defer { progress.finish() }
-        return try GGUF.write(model, to: URL(fileURLWithPath: path), maxShardBytes: maxShardBytes) { done, total in
-            progress.update(done: done, total: total)
+        let update = { (done: Int, total: Int) in progress.update(done: done, total: total) }
+        switch format {
+        case .gguf:
+            if HuggingFace.isModelFolder(path) { throw UsageError(file: path, problem: "is a folder; a GGUF output is a file") }
+            return try GGUF.write(model, to: url, maxShardBytes: maxShardBytes, encoder: conversion?.encoder, progress: update)
+        case .safetensors:
+            return [try HuggingFace.write(model, to: url, maxShardBytes: maxShardBytes,
+                                          dtypeName: conversion?.matrixType.map(HuggingFace.torchName),
+                                          encoder: conversion?.encoder, progress: update)]
         }
+    }
+}
+
+enum OutputFormat: String, CaseIterable, ExpressibleByArgument {
+    case gguf, safetensors
+
+    /// The format a model read from `model` is written back in.
+    init(of model: Model) {
+        self = model.origin.format == HuggingFace.format ? .safetensors : .gguf
     }
 }

@@ -11,10 +11,10 @@ struct Prune: ParsableCommand {
         Name the blocks (--layers, --keep; numbered from 0, lists like 3,5,20-23), or let scoring choose them         (--ratio or --count, with --criterion and a calibration text, or self-calibration without one).
         """)
 
-    @Argument(help: "The model to prune (for a split GGUF, its first shard).")
+    @Argument(help: "The model to prune: a GGUF file (for a split one, its first shard) or a Hugging Face folder.")
     var input: String
 
-    @Argument(help: "Where to write the pruned model.")
+    @Argument(help: "Where to write the pruned model, in the input's format (a folder for a folder).")
     var output: String
 
     @Option(help: "Blocks to remove.")
@@ -29,7 +29,8 @@ struct Prune: ParsableCommand {
     @Option(help: "How scoring chooses blocks with --ratio/--count: simdiff, cosine, angular, mssd, masd, loo or greedy.")
     var criterion: Criterion = .simdiff
 
-    @Option(help: "Split the output into shards of at most this much tensor data (e.g. 500M, 4G).")
+    @Option(name: [.customLong("split-max-size"), .customLong("max-shard-size")],
+            help: "Split the output into shards of at most this much tensor data (e.g. 500M, 4G): GGUF shards, or safetensors shards in a folder.")
     var splitMaxSize: String?
 
     @Flag(help: "Print JSON for machines.")
@@ -46,6 +47,9 @@ struct Prune: ParsableCommand {
 
     func run() throws {
         let model = try ModelFiles.read(input)
+        if OutputFormat(of: model) == .safetensors && output.lowercased().hasSuffix(".gguf") {
+            throw UsageError(file: output, problem: "prune writes the input's format (a folder); prune to a folder, then `convert` it to GGUF")
+        }
         var scoringRun: ScoringRun?
         let removal: BlockRemoval
         do {
@@ -69,7 +73,8 @@ struct Prune: ParsableCommand {
         for warning in result.warnings {
             FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))
         }
-        let written = try ModelFiles.write(result.model, to: output, maxShardBytes: splitMaxSize.flatMap(Format.parseSize))
+        let written = try ModelFiles.write(result.model, to: output, as: OutputFormat(of: model),
+                                           maxShardBytes: splitMaxSize.flatMap(Format.parseSize))
         let report = PruneReport(input: input, outputs: written.map(\.path), originalBlocks: model.blocks.count,
                                  removed: removal.removed, keptBlocks: removal.kept.count,
                                  bytesBefore: model.byteCount, bytesAfter: result.model.byteCount,

@@ -31,6 +31,8 @@ public enum FormatError: Error, CustomStringConvertible, Equatable {
     case tensorInTwoShards(index: String, tensor: String, shards: [String])
     case noSafetensors(folder: String)
     case output(file: String, problem: String)
+    /// A Hugging Face folder whose config or layout we cannot read.
+    case huggingFace(file: String, problem: String)
 
     public var description: String {
         switch self {
@@ -100,7 +102,7 @@ public enum FormatError: Error, CustomStringConvertible, Equatable {
             "\(index): tensor '\(tensor)' is in more than one shard (\(shards.joined(separator: ", ")))"
         case let .noSafetensors(folder):
             "\(folder): no model.safetensors or model.safetensors.index.json"
-        case let .output(file, problem):
+        case let .output(file, problem), let .huggingFace(file, problem):
             "\(file): \(problem)"
         }
     }

@@ -83,19 +83,20 @@ public enum GGUF {
         return (index, String(rest[rest.index(after: dot)...]))
     }
 
-    /// Every tensor with its GGUF name (`blk.N.role` inside blocks), in the order of the source file(s).
-    public static func namedTensors(of model: Model) -> [(name: String, tensor: Tensor)] {
-        (model.globalTensors.map { ($0.name, $0) }
+    /// Every tensor with its GGUF name (`blk.N.role` inside blocks) and block, in the order of the source file(s).
+    public static func namedTensors(of model: Model) -> [(name: String, tensor: Tensor, block: Int?)] {
+        (model.globalTensors.map { ($0.name, $0, nil) }
             + model.blocks.enumerated().flatMap { index, block in
-                block.tensors.map { ("\(blockPrefix)\(index).\($0.name)", $0) }
+                block.tensors.map { ("\(blockPrefix)\(index).\($0.name)", $0, index) }
             }).sorted { $0.1.ordinal < $1.1.ordinal }
     }
 
-    /// Writes `model` to `url`, or to shards named after it when its tensor data exceeds `maxShardBytes`.
+    /// Writes `model` to `url`, or to shards named after it when its tensor data exceeds `maxShardBytes`;
+    /// `encoder` may give tensors a new encoding (a conversion).
     /// Each file is written beside its target under a temporary name and renamed only when all are done.
     @discardableResult
-    public static func write(_ model: Model, to url: URL, maxShardBytes: Int? = nil,
+    public static func write(_ model: Model, to url: URL, maxShardBytes: Int? = nil, encoder: TensorEncoder? = nil,
                              progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws -> [URL] {
-        try GGUFWriter(model: model, maxShardBytes: maxShardBytes).write(to: url, progress: progress)
+        try GGUFWriter(model: model, maxShardBytes: maxShardBytes, encoder: encoder).write(to: url, progress: progress)
     }
 }

@@ -6,9 +6,17 @@ import Graph
 /// Phases per file: header, key/values, tensor infos, padding, then the tensor data copied from the
 /// source mapping in bounded chunks. Offsets are the padded running sum in info order, as llama.cpp requires.
 struct GGUFWriter {
+    /// A tensor as it will be written: its GGUF name, shape, encoding and bytes.
+    struct Entry {
+        let name: String
+        let shape: [Int]
+        let type: ElementType
+        let payload: TensorPayload
+    }
+
     struct Shard {
         var metadata: Metadata
-        var tensors: [(name: String, tensor: Tensor)]
+        var tensors: [Entry]
     }
 
     let model: Model
@@ -17,26 +25,31 @@ struct GGUFWriter {
     let alignment: Int
     private static let copyBufferSize = 4 << 20
 
-    init(model: Model, maxShardBytes: Int?) throws {
+    init(model: Model, maxShardBytes: Int?, encoder: TensorEncoder?) throws {
         version = model.origin.format == "gguf" ? UInt32(model.origin.version) : 3
         alignment = model.metadata[GGUFFile.alignmentKey]?.int ?? GGUFFile.defaultAlignment
 
-        let named = GGUF.namedTensors(of: model)
-        if let (name, tensor) = named.first(where: { !$0.tensor.type.existsInGGUF }) {
+        let named = try GGUF.namedTensors(of: model).map { name, tensor, block in
+            let encoded = try encoder?(tensor, block)
+            return Entry(name: name, shape: tensor.shape, type: encoded?.type ?? tensor.type,
+                         payload: encoded?.payload ?? .bytes(tensor.data))
+        }
+        if let entry = named.first(where: { !$0.type.existsInGGUF }) {
             throw FormatError.output(file: model.origin.files.first?.path ?? "model",
-                                     problem: "tensor '\(name)' is \(tensor.type.name), which GGUF cannot store")
+                                     problem: "tensor '\(entry.name)' is \(entry.type.name), which GGUF cannot store")
         }
 
         // As gguf-split: start a new shard when the next tensor would pass the limit, never leaving one empty.
-        var groups: [[(name: String, tensor: Tensor)]] = [[]]
+        var groups: [[Entry]] = [[]]
         var groupBytes = 0
-        for (name, tensor) in named {
-            if let limit = maxShardBytes, !groups[groups.count - 1].isEmpty, groupBytes + tensor.byteCount > limit {
+        for entry in named {
+            let bytes = entry.payload.byteCount
+            if let limit = maxShardBytes, !groups[groups.count - 1].isEmpty, groupBytes + bytes > limit {
                 groups.append([])
                 groupBytes = 0
             }
-            groups[groups.count - 1].append((name, tensor))
-            groupBytes += tensor.byteCount
+            groups[groups.count - 1].append(entry)
+            groupBytes += bytes
         }
 
         if groups.count == 1 {
@@ -59,7 +72,7 @@ struct GGUFWriter {
             : shards.indices.map { GGUFSplit.shardURL(for: url, index: $0, count: shards.count) }
         try checkNotOverwritingInput(targets, of: model)
 
-        let total = shards.reduce(0) { $0 + $1.tensors.reduce(0) { $0 + $1.tensor.byteCount } }
+        let total = shards.reduce(0) { $0 + $1.tensors.reduce(0) { $0 + $1.payload.byteCount } }
         var done = 0
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.copyBufferSize, alignment: 4096)
         defer { buffer.deallocate() }
@@ -69,10 +82,11 @@ struct GGUFWriter {
             let output = try OutputFile(target: target)
             outputs.append(output)
             try output.write(header(of: shard))
-            for (_, tensor) in shard.tensors {
-                try output.copy(tensor.data, through: buffer)
-                try output.writeZeros(GGUFFile.padded(tensor.byteCount, to: alignment) - tensor.byteCount)
-                done += tensor.byteCount
+            for entry in shard.tensors {
+                let bytes = entry.payload.byteCount
+                try output.write(entry.payload, of: entry.name, through: buffer)
+                try output.writeZeros(GGUFFile.padded(bytes, to: alignment) - bytes)
+                done += bytes
                 progress?(done, total)
             }
         }
@@ -91,13 +105,13 @@ struct GGUFWriter {
             encoder.append(key: key, value: value)
         }
         var offset = 0
-        for (name, tensor) in shard.tensors {
-            encoder.append(string: Array(name.utf8))
-            encoder.append(UInt32(tensor.shape.count))
-            for dimension in tensor.shape { encoder.append(Int64(dimension)) }
-            encoder.append(tensor.type.id)
+        for entry in shard.tensors {
+            encoder.append(string: Array(entry.name.utf8))
+            encoder.append(UInt32(entry.shape.count))
+            for dimension in entry.shape { encoder.append(Int64(dimension)) }
+            encoder.append(entry.type.id)
             encoder.append(UInt64(offset))
-            offset += GGUFFile.padded(tensor.byteCount, to: alignment)
+            offset += GGUFFile.padded(entry.payload.byteCount, to: alignment)
         }
         encoder.pad(to: alignment)
         return encoder.bytes

@@ -1,22 +1,6 @@
 import Foundation
 import Graph
 
-/// Where a tensor's bytes come from when it is written.
-public enum TensorPayload {
-    /// Bytes of a mapped input, copied as they are (inside the kernel where it can).
-    case bytes(TensorBytes)
-    /// Bytes made while writing (a conversion, row by row): `produce` hands them to `append` in chunks of any
-    /// size, `byteCount` in all, so only one chunk is ever in memory.
-    case produced(byteCount: Int, produce: (_ append: (UnsafeRawBufferPointer) throws -> Void) throws -> Void)
-
-    public var byteCount: Int {
-        switch self {
-        case .bytes(let bytes): bytes.count
-        case .produced(let byteCount, _): byteCount
-        }
-    }
-}
-
 /// Writes tensors as safetensors files, as the reference writes them: header JSON with `__metadata__` first,
 /// then the tensors in the order given with contiguous `data_offsets`, the header padded with spaces to a
 /// multiple of 8. Several shards get Hugging Face's names and `model.safetensors.index.json`.
@@ -85,7 +69,7 @@ public struct SafeTensorsWriter {
             outputs.append(output)
             try output.write(header(of: shard))
             for tensor in shard {
-                try write(tensor, to: output, through: buffer)
+                try output.write(tensor.payload, of: tensor.name, through: buffer)
                 done += tensor.payload.byteCount
                 progress?(done, total)
             }
@@ -111,24 +95,6 @@ public struct SafeTensorsWriter {
             guard tensor.shape.allSatisfy({ $0 >= 0 }), tensor.type.byteCount(elements: elements) == tensor.payload.byteCount else {
                 throw refuse("has \(tensor.payload.byteCount) bytes, which do not fit \(tensor.type.name) \(tensor.shape)")
             }
-        }
-    }
-
-    private func write(_ tensor: Tensor, to output: OutputFile, through buffer: UnsafeMutableRawBufferPointer) throws {
-        switch tensor.payload {
-        case .bytes(let bytes):
-            try output.copy(bytes, through: buffer)
-        case .produced(let byteCount, let produce):
-            var written = 0
-            func mismatch(_ count: String) -> FormatError {
-                .output(file: output.target.path, problem: "tensor '\(tensor.name)' produced \(count) bytes, expected \(byteCount)")
-            }
-            try produce { chunk in
-                guard written + chunk.count <= byteCount else { throw mismatch("more than \(byteCount)") }
-                try output.write(chunk)
-                written += chunk.count
-            }
-            guard written == byteCount else { throw mismatch("\(written)") }
         }
     }
 

@@ -2,7 +2,7 @@ import Graph
 
 /// Per-layer behaviour that llama.cpp derives from a block's index unless the file states it.
 /// After blocks are removed the indices shift, so surgery writes such roles out explicitly.
-struct SlidingWindowRule {
+public struct SlidingWindowRule: Sendable {
     let architecture: String
     /// Default period: layer il is sliding-window when il % period < period - 1,
     /// or with `denseFirst` when il % period != 0 (llama.cpp's `set_swa_pattern`).
@@ -33,7 +33,7 @@ struct SlidingWindowRule {
     }
 
     /// Replaces an implicit or periodic pattern with one bool per block, keeping every block's role.
-    static func makeExplicit(in model: inout Model) {
+    public static func makeExplicit(in model: inout Model) {
         guard let rule = all.first(where: { $0.architecture == model.architecture }) else { return }
         let key = model.key(patternKey)
         let period: Int
@@ -43,6 +43,16 @@ struct SlidingWindowRule {
         default: return // already one entry per block
         }
         model.metadata[key] = .array(.bool, model.blocks.indices.map { .bool(rule.isSlidingWindow(layer: $0, period: period)) })
+    }
+
+    /// Drops a per-block pattern that says what llama.cpp's default period says anyway, as its converter
+    /// writes none.
+    public static func removeIfDefault(in model: inout Model) {
+        guard let rule = all.first(where: { $0.architecture == model.architecture }),
+              let flags = model.metadata[model.key(patternKey)]?.array, flags.count == model.blocks.count,
+              flags.indices.allSatisfy({ flags[$0].bool == rule.isSlidingWindow(layer: $0, period: rule.period) })
+        else { return }
+        model.metadata[model.key(patternKey)] = nil
     }
 }
 

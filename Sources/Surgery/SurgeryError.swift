@@ -2,6 +2,8 @@ public enum SurgeryError: Error, CustomStringConvertible, Equatable {
     case badLayerList(text: String, part: String)
     case blockOutOfRange(index: Int, blockCount: Int)
     case removesEveryBlock(blockCount: Int)
+    case cannotConvert(tensor: String, type: String)
+    case missingHeadCount(tensor: String)
 
     public var description: String {
         switch self {
@@ -12,6 +14,10 @@ public enum SurgeryError: Error, CustomStringConvertible, Equatable {
                 : "block \(index) does not exist: the model has blocks 0-\(blockCount - 1)"
         case let .removesEveryBlock(blockCount):
             "that would remove all \(blockCount) blocks; at least one must remain"
+        case let .cannotConvert(tensor, type):
+            "tensor '\(tensor)' is \(type), which cannot be decoded for conversion"
+        case let .missingHeadCount(tensor):
+            "tensor '\(tensor)' needs the attention head count to change layout, and the metadata has none"
         }
     }
 }
