@@ -9,7 +9,7 @@ GEMMA3 := models/gemma-3-270m-q4_k_m.gguf
 # llama.cpp's multimodal library is not needed to load text models; skipping it shortens the build.
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 
-.PHONY: all build release test test-swift test-interop demo bench fixtures models clean system-deps
+.PHONY: all build release test test-swift test-interop demo bench fixtures hf-fixtures models clean system-deps
 
 all: build
 
@@ -56,6 +56,31 @@ test: test-swift test-interop
 fixtures: $(VENV)/.base
 	$(PY) TestModels/generate.py
 	$(PY) TestModels/safetensors/generate.py
+
+# Hugging Face folder fixtures (TestModels/hf): transformers and torch in their own venv, and llama.cpp's
+# convert_hf_to_gguf.py from the llama-cpp-python sdist (the llama.cpp that .venv's llama-cpp-python builds).
+# Not part of `make test`.
+HF_VENV := .venv-hf
+LLAMA_CPP_SDIST := https://files.pythonhosted.org/packages/ec/e9/e7de2b0463ea3ffbf0ede6cb21b58c1258a8f6521aae45ca773a59fe7cf3/llama_cpp_python-0.3.36.tar.gz
+LLAMA_CPP_SDIST_SHA256 := 832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
+
+$(HF_VENV)/.base: requirements-hf.txt | system-deps
+	python3 -m venv $(HF_VENV)
+	$(HF_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(HF_VENV)/bin/python -m pip install --quiet -r requirements-hf.txt
+	touch $@
+
+$(HF_VENV)/llama.cpp/convert_hf_to_gguf.py: | $(HF_VENV)/.base
+	curl -sSL -o $(HF_VENV)/llama-cpp-python.tar.gz $(LLAMA_CPP_SDIST)
+	echo "$(LLAMA_CPP_SDIST_SHA256)  $(HF_VENV)/llama-cpp-python.tar.gz" | sha256sum -c --quiet
+	mkdir -p $(HF_VENV)/llama.cpp
+	tar xzf $(HF_VENV)/llama-cpp-python.tar.gz -C $(HF_VENV)/llama.cpp --strip-components=3 \
+		llama_cpp_python-0.3.36/vendor/llama.cpp
+	touch $@
+
+hf-fixtures: $(HF_VENV)/.base $(HF_VENV)/llama.cpp/convert_hf_to_gguf.py $(VENV)/.interop
+	$(HF_VENV)/bin/python TestModels/hf/generate_hf.py --llama-cpp $(HF_VENV)/llama.cpp
+	$(PY) TestModels/hf/check_gguf.py
 
 demo: release $(VENV)/.interop $(SMOLLM2)
 	MODELSURGERY=$(RELEASE_BIN) PY=$(PY) bash scripts/demo.sh $(SMOLLM2)
