@@ -31,6 +31,7 @@ public enum FormatError: Error, CustomStringConvertible, Equatable {
     case tensorInTwoShards(index: String, tensor: String, shards: [String])
     case noSafetensors(folder: String)
     case output(file: String, problem: String)
+    case tokenizer(file: String, problem: String)
 
     public var description: String {
         switch self {
@@ -101,6 +102,8 @@ public enum FormatError: Error, CustomStringConvertible, Equatable {
         case let .noSafetensors(folder):
             "\(folder): no model.safetensors or model.safetensors.index.json"
         case let .output(file, problem):
+            "\(file): \(problem)"
+        case let .tokenizer(file, problem):
             "\(file): \(problem)"
         }
     }
