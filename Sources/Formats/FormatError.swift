@@ -33,6 +33,7 @@ public enum FormatError: Error, CustomStringConvertible, Equatable {
     case output(file: String, problem: String)
     /// A Hugging Face folder whose config or layout we cannot read.
     case huggingFace(file: String, problem: String)
+    case tokenizer(file: String, problem: String)
 
     public var description: String {
         switch self {
@@ -103,6 +104,8 @@ public enum FormatError: Error, CustomStringConvertible, Equatable {
         case let .noSafetensors(folder):
             "\(folder): no model.safetensors or model.safetensors.index.json"
         case let .output(file, problem), let .huggingFace(file, problem):
+            "\(file): \(problem)"
+        case let .tokenizer(file, problem):
             "\(file): \(problem)"
         }
     }

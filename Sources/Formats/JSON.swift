@@ -15,6 +15,7 @@ public indirect enum JSONValue: Sendable {
     }
 
     public var string: String? { if case .string(let text) = self { text } else { nil } }
+    public var boolValue: Bool? { if case .bool(let flag) = self { flag } else { nil } }
     public var array: [JSONValue]? { if case .array(let items) = self { items } else { nil } }
     public var members: [(key: String, value: JSONValue)]? { if case .object(let members) = self { members } else { nil } }
 
