@@ -37,6 +37,6 @@ let package = Package(
         ),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "Graph"]),
         .testTarget(name: "SurgeryTests", dependencies: ["Surgery", "Formats", "Graph"]),
-        .testTarget(name: "ScoringTests", dependencies: ["Scoring", "Formats", "Graph"]),
+        .testTarget(name: "ScoringTests", dependencies: ["Scoring", "Formats", "Graph", "Surgery"]),
     ]
 )
