@@ -45,14 +45,15 @@ public struct SlidingWindowRule: Sendable {
         model.metadata[key] = .array(.bool, model.blocks.indices.map { .bool(rule.isSlidingWindow(layer: $0, period: period)) })
     }
 
-    /// Drops a per-block pattern that says what llama.cpp's default period says anyway, as its converter
-    /// writes none.
+    /// Drops a per-block pattern that says what llama.cpp assumes anyway (its default period, or no sliding
+    /// window for an architecture without one), as its converter writes none.
     public static func removeIfDefault(in model: inout Model) {
-        guard let rule = all.first(where: { $0.architecture == model.architecture }),
-              let flags = model.metadata[model.key(patternKey)]?.array, flags.count == model.blocks.count,
-              flags.indices.allSatisfy({ flags[$0].bool == rule.isSlidingWindow(layer: $0, period: rule.period) })
-        else { return }
-        model.metadata[model.key(patternKey)] = nil
+        guard let flags = model.metadata[model.key(patternKey)]?.array, flags.count == model.blocks.count else { return }
+        let rule = all.first { $0.architecture == model.architecture }
+        let isDefault = flags.indices.allSatisfy { layer in
+            flags[layer].bool == (rule?.isSlidingWindow(layer: layer, period: rule!.period) ?? false)
+        }
+        if isDefault { model.metadata[model.key(patternKey)] = nil }
     }
 }
 

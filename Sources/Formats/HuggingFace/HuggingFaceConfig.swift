@@ -79,8 +79,8 @@ enum HuggingFaceConfig {
                 metadata[key("rope.dimension_count")] = .uint32(UInt32(config["head_dim"]?.int ?? width / heads))
             }
         }
-        if let types = config["layer_types"]?.array?.compactMap(\.string), types.count == blockCount,
-           types.contains("sliding_attention") {
+        // One flag per block even when none slides, so that surgery slices layer_types with the blocks.
+        if let types = config["layer_types"]?.array?.compactMap(\.string), types.count == blockCount {
             metadata[key(slidingPatternSuffix)] = .array(.bool, types.map { .bool($0 == "sliding_attention") })
         }
         for (name, value) in config[provenanceKey]?.members ?? [] {
