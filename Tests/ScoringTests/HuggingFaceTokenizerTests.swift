@@ -54,7 +54,8 @@ struct HuggingFaceTokenizerTests {
         for (text, (want, got)) in zip(Golden.golden.strings, zip(expected, found)) where want != got {
             // Gemma's user-defined </s> (HTML strike-through) is one token to Hugging Face, but llama.cpp makes
             // every </s> an end-of-generation control token on loading, which plain text never produces.
-            if name == "gemma3" && text.contains("</s>") {
+            let bytes = Array(text.utf8)  // by bytes: "</s>" followed by a combining mark is no Character match
+            if name == "gemma3" && bytes.indices.contains(where: { bytes[$0...].starts(with: "</s>".utf8) }) {
                 explained += 1
             } else {
                 mismatches.append("\(text.debugDescription): llama.cpp \(want), tokenizers \(got)")
