@@ -43,8 +43,8 @@ build: system-deps
 release: system-deps
 	swift build -c release
 
-test-swift: system-deps models
-	swift test
+test-swift: system-deps models $(VENV)/.base
+	MODELSURGERY_PYTHON=$(abspath $(PY)) swift test
 
 # Our outputs read back by the reference gguf reader, and real models loaded by llama.cpp.
 test-interop: build $(VENV)/.interop models

@@ -65,6 +65,10 @@ struct TokenizerImport {
                     tokens.append(text.replacingOccurrences(of: "\u{2581}", with: " "))  // pre-normalize user-defined spaces
                     types.append(.userDefined)
                 }
+            } else if kind == .sentencePiece && text == "\t" && vocab[TokenText("<0x09>")] == nil {
+                // transformers' GemmaConverter renames SentencePiece's byte token <0x09> to a tab.
+                tokens.append("<0x09>")
+                types.append(.byte)
             } else {
                 tokens.append(text)
                 types.append(kind == .sentencePiece && isByteToken(text) ? .byte : .normal)
@@ -223,9 +227,13 @@ struct TokenizerImport {
             guard let key, let id, count.map({ id < $0 }) ?? true, !ids.contains(where: { $0.key == key }) else { return }
             ids.append((key, id))
         }
-        func setFlag(_ key: String?, _ value: Bool) {
+        func setFlag(_ key: String?, _ value: Bool, replacing: Bool = true) {
             guard let key else { return }
-            if let index = flags.firstIndex(where: { $0.key == key }) { flags[index].value = value } else { flags.append((key, value)) }
+            if let index = flags.firstIndex(where: { $0.key == key }) {
+                if replacing { flags[index].value = value }
+            } else {
+                flags.append((key, value))
+            }
         }
 
         let config = tokenizerConfig
@@ -235,30 +243,20 @@ struct TokenizerImport {
         if named["eos"] == nil, let sep = named["sep"], config != nil { named["eos"] = sep }
         var extraRoles: [(key: String, content: String)] = []
 
-        // The post-processor: a crude reading of TemplateProcessing's single template, as SpecialVocab's.
+        // The post-processor, read as SpecialVocab reads it (crudely: simple templates only).
         let postProcessor = tokenizerJSON["post_processor"]
-        for processor in postProcessor?["processors"]?.array ?? postProcessor.map { [$0] } ?? [] {
+        let processors = postProcessor?["processors"]?.array ?? postProcessor.map { [$0] } ?? []
+        for processor in processors {
             switch processor["type"]?.string {
+            case "ByteLevel":
+                setFlag(SpecialTokenRole.bos.addKey, false, replacing: false)
+                setFlag(SpecialTokenRole.eos.addKey, false, replacing: false)
             case "RobertaProcessing":
                 setFlag(SpecialTokenRole.bos.addKey, true)
                 setFlag(SpecialTokenRole.eos.addKey, true)
                 setFlag(SpecialTokenRole.sep.addKey, true)
             case "TemplateProcessing":
-                let single = processor["single"]?.array ?? []
-                guard single.count > 1 else { continue }
-                if let first = single.first?["SpecialToken"]?["id"]?.string {
-                    if config == nil { named["bos"] = first }
-                    setFlag(SpecialTokenRole.bos.addKey, first == named["bos"] || first == named["cls"])
-                }
-                if let last = single.last?["SpecialToken"]?["id"]?.string {
-                    if config == nil {
-                        named["eos"] = last
-                    } else if last != named["eos"], let eos = named["eos"] {
-                        extraRoles.append((extraRoles.isEmpty ? "tokenizer.ggml.eot_token_id" : "tokenizer.ggml.eom_token_id", eos))
-                        named["eos"] = last
-                    }
-                    setFlag(SpecialTokenRole.eos.addKey, last == named["eos"])
-                }
+                readTemplate(processor, hasConfig: config != nil, named: &named, extraRoles: &extraRoles) { setFlag($0.addKey, $1) }
             default:
                 continue
             }
@@ -268,7 +266,8 @@ struct TokenizerImport {
         if let config {
             templates = try chatTemplates(config["chat_template"])
             for role in SpecialTokenRole.allCases {
-                if let flag = config["add_\(role.rawValue)_token"]?.boolValue { setFlag(role.addKey, flag) }
+                // The post-processor's word wins over tokenizer_config's.
+                if let flag = config["add_\(role.rawValue)_token"]?.boolValue { setFlag(role.addKey, flag, replacing: false) }
                 guard let content = named[role.rawValue] else { continue }
                 setID(role.idKey, added.first { TokenText($0.content) == TokenText(content) }?.id)
             }
@@ -279,6 +278,53 @@ struct TokenizerImport {
             setID(role.idKey, value?.unsignedInteger.map { Int($0) })
         }
         return ids.map { ($0.key, .uint32(UInt32($0.id))) } + flags.map { ($0.key, .bool($0.value)) } + templates
+    }
+
+    /// SpecialVocab's reading of a TemplateProcessing: a special token first in the single template means
+    /// add_bos, last means add_eos (a last token other than eos_token becomes eos, the old one eot); a special
+    /// token between A and B in the pair template that is sep or eos means add_sep.
+    private func readTemplate(_ processor: JSONValue, hasConfig: Bool, named: inout [String: String],
+                              extraRoles: inout [(key: String, content: String)],
+                              setFlag: (SpecialTokenRole, Bool) -> Void) {
+        func specialID(_ item: JSONValue?) -> String? { item?["SpecialToken"]?["id"]?.string }
+        let single = processor["single"]?.array ?? []
+        var first: String?, last: String?
+        if single.count > 1 {
+            first = specialID(single.first)
+            if let first {
+                if !hasConfig {
+                    named["bos"] = first
+                } else if first != named["bos"] && first != named["cls"] {
+                    if named["bos"] == nil { named["bos"] = first }
+                    if named["cls"] == nil { named["cls"] = first }
+                }
+                setFlag(.bos, first == named["bos"] || first == named["cls"])
+            }
+            last = specialID(single.last)
+            if let last {
+                if !hasConfig {
+                    named["eos"] = last
+                } else if last != named["eos"] {
+                    if let eos = named["eos"] {
+                        extraRoles.append((extraRoles.isEmpty ? "tokenizer.ggml.eot_token_id" : "tokenizer.ggml.eom_token_id", eos))
+                    }
+                    named["eos"] = last
+                }
+                setFlag(.eos, true)
+            }
+        }
+        var pair = processor["pair"]?.array ?? []
+        if let first, specialID(pair.first) == first { pair.removeFirst() }
+        if let last, !pair.isEmpty, specialID(pair.last) == last { pair.removeLast() }
+        guard pair.count > 2, pair.first?["Sequence"]?["id"]?.string == "A", pair.last?["Sequence"]?["id"]?.string == "B"
+        else { return }
+        let middle = Array(pair.dropFirst().dropLast())
+        let separators = [named["sep"], named["eos"]]
+        var addsSeparator = false
+        if let entry = specialID(middle.first), separators.contains(entry), last == nil { addsSeparator = true }
+        if middle.count == 2, let entry = specialID(middle.last), separators.contains(entry) { addsSeparator = true }
+        setFlag(.sep, addsSeparator)
+        if addsSeparator, named["sep"] == nil, hasConfig { named["sep"] = named["eos"] }
     }
 
     /// tokenizer_config.json's chat_template (a string, or a list of {name, template}), else chat_template.jinja.
