@@ -24,8 +24,11 @@ FOLDERS = ["tiny-llama-hf", "tiny-qwen2-hf", "tiny-gemma3-hf"]
 # (folder, llama.cpp converter output, --dtype)
 CONVERSIONS = [("tiny-llama-hf", "tiny-llama-hf.f32.gguf", "f32"), ("tiny-llama-hf", "tiny-llama-hf.q8_0.gguf", "q8_0"),
                ("tiny-qwen2-hf", "tiny-qwen2-hf.f32.gguf", "f32"), ("tiny-gemma3-hf", "tiny-gemma3-hf.bf16.gguf", "bf16")]
-# What the converter names from the folder's name and parameter count (gguf-py's heuristics), not the model.
-NAMING_KEYS = {"general.name", "general.size_label", "general.type"}
+# Where we knowingly differ from the converter: the tiny llama's tokenizer.json has ignore_merges false, which is
+# smaug-bpe's behaviour, while generate_hf.py forced the converter to say llama-bpe; and for a tokenizer.json-only
+# SentencePiece model the converter writes -1000 for every score, which llama.cpp cannot tokenize with, where we
+# score each token by the rank of the merge that makes it (HuggingFaceTokenizerTests checks the ids).
+KNOWN_DIFFERENCES = {"tiny-llama-hf": {"tokenizer.ggml.pre"}, "tiny-gemma3-hf": {"tokenizer.ggml.scores"}}
 
 
 def safetensors_tensors(folder: Path) -> dict[str, tuple[str, list[int], bytes]]:
@@ -54,11 +57,10 @@ def test_folder_to_gguf_matches_llama_cpp_converter(folder, reference, dtype, tm
     run_ok("convert", HF / folder, out, "--dtype", dtype)
     ours, theirs = read(out), read(HF / reference)
     assert ours.tensors == theirs.tensors  # names, order, types, shapes and the sha256 of every tensor's bytes
-    ours_kv, theirs_kv = ours.kv, theirs.kv
-    model_keys = {k for k in theirs_kv if not k.startswith("tokenizer.") and k not in NAMING_KEYS}
-    assert {k: ours_kv.get(k) for k in model_keys} == {k: theirs_kv[k] for k in model_keys}
-    assert {k: ours.kv_types.get(k) for k in model_keys} == {k: theirs.kv_types[k] for k in model_keys}
-    assert not {k for k in ours_kv if not k.startswith(("tokenizer.", "general.", "modelsurgery."))} - set(theirs_kv)
+    keys = set(theirs.kv) - KNOWN_DIFFERENCES.get(folder, set())
+    assert set(ours.kv) == set(theirs.kv)
+    assert {k: ours.kv[k] for k in keys} == {k: theirs.kv[k] for k in keys}
+    assert {k: ours.kv_types[k] for k in keys} == {k: theirs.kv_types[k] for k in keys}
 
 
 @pytest.mark.parametrize("folder,reference", [(c[0], c[1]) for c in CONVERSIONS if c[2] != "q8_0"])

@@ -44,9 +44,27 @@ public enum HuggingFace {
                 globals.append(tensor)
             }
         }
-        return Model(metadata: metadata, globalTensors: globals, blocks: blockTensors.map(Block.init),
-                     origin: Origin(format: format, version: 0, files: weights.shards.map(\.file), folder: folder),
-                     layout: .transformers)
+        var model = Model(metadata: metadata, globalTensors: globals, blocks: blockTensors.map(Block.init),
+                          origin: Origin(format: format, version: 0, files: weights.shards.map(\.file), folder: folder),
+                          layout: .transformers)
+        nameAsConverterDoes(&model, folder: folder)
+        return model
+    }
+
+    /// `general.name`, `general.type` and `general.size_label` as gguf-py names a model it converts: from the
+    /// folder's name and the parameter count (`model_weight_count_rounded_notation`).
+    private static func nameAsConverterDoes(_ model: inout Model, folder: URL) {
+        if model.metadata["general.name"] == nil {
+            let words = folder.lastPathComponent.split(whereSeparator: { $0 == "-" || $0 == "_" })
+            model.metadata["general.name"] = .string(MetadataString(words.map { $0.prefix(1).uppercased() + $0.dropFirst() }
+                .joined(separator: " ")))
+        }
+        model.metadata["general.type"] = .string("model")
+        let count = Double(model.parameterCount)
+        let (scaled, suffix) = count > 1e12 ? (count / 1e12, "T") : count > 1e9 ? (count / 1e9, "B")
+            : count > 1e6 ? (count / 1e6, "M") : (count / 1e3, "K")
+        let digits = max(2 - String(Int(scaled.rounded())).count, 0)
+        model.metadata["general.size_label"] = .string(MetadataString(String(format: "%.\(digits)f", scaled) + suffix))
     }
 
     /// The tokenizer.* keys from the folder's tokenizer files, when it has them.
