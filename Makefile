@@ -9,7 +9,7 @@ GEMMA3 := models/gemma-3-270m-q4_k_m.gguf
 # llama.cpp's multimodal library is not needed to load text models; skipping it shortens the build.
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 
-.PHONY: all build release test test-swift test-interop demo bench fixtures hf-fixtures models clean system-deps
+.PHONY: all build release test test-swift test-interop test-transformers demo bench fixtures hf-fixtures models clean system-deps
 
 all: build
 
@@ -77,6 +77,10 @@ $(HF_VENV)/llama.cpp/convert_hf_to_gguf.py: | $(HF_VENV)/.base
 	tar xzf $(HF_VENV)/llama-cpp-python.tar.gz -C $(HF_VENV)/llama.cpp --strip-components=3 \
 		llama_cpp_python-0.3.36/vendor/llama.cpp
 	touch $@
+
+# transformers loads the folders we write (needs torch, so not part of `make test`).
+test-transformers: build $(HF_VENV)/.base
+	MODELSURGERY=$(DEBUG_BIN) $(HF_VENV)/bin/python -m pytest -q Tests/transformers
 
 hf-fixtures: $(HF_VENV)/.base $(HF_VENV)/llama.cpp/convert_hf_to_gguf.py $(VENV)/.interop
 	$(HF_VENV)/bin/python TestModels/hf/generate_hf.py --llama-cpp $(HF_VENV)/llama.cpp
