@@ -90,11 +90,13 @@ demo: release $(VENV)/.interop $(SMOLLM2)
 	MODELSURGERY=$(RELEASE_BIN) PY=$(PY) bash scripts/demo.sh $(SMOLLM2)
 
 # Each part prints ratios against peers measured in the same run: prune against cp and gguf-py; scoring's
-# time and peak memory (SmolLM2 and a synthetic 7B); the engine against llama.cpp, PyTorch and onnxruntime.
+# time and peak memory (SmolLM2 and a synthetic 7B); GGUF <-> folder conversion and folder pruning against cp
+# and a gguf/safetensors peer; the engine against llama.cpp, PyTorch and onnxruntime.
 BENCH_PEERS := torch==2.13.0+cpu onnx onnxruntime
 bench: release $(VENV)/.interop $(SMOLLM2)
 	MODELSURGERY=$(RELEASE_BIN) $(PY) scripts/bench.py
 	MODELSURGERY=$(RELEASE_BIN) $(PY) scripts/bench_scoring.py --binary $(RELEASE_BIN)
+	MODELSURGERY=$(RELEASE_BIN) $(PY) scripts/bench_convert.py
 	$(PY) -m pip install --quiet $(BENCH_PEERS)
 	MODELSURGERY=$(RELEASE_BIN) $(PY) scripts/bench_engine.py
 
