@@ -17,7 +17,7 @@ struct Inspect: ParsableCommand {
     var json = false
 
     func run() throws {
-        let report = InspectReport(model: try ModelFiles.read(model), file: model, listTensors: tensors)
+        let report = InspectReport(model: try ModelFiles.read(model, needsTokenizer: false), file: model, listTensors: tensors)
         print(json ? Format.json(report) : report.text)
     }
 }

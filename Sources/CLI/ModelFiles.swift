@@ -13,11 +13,13 @@ struct UsageError: Error, CustomStringConvertible {
 }
 
 enum ModelFiles {
-    /// A GGUF file (the first shard of a split one) or a Hugging Face model folder.
-    static func read(_ path: String) throws -> Model {
+    /// A GGUF file (the first shard of a split one) or a Hugging Face model folder, whose tokenizer is read
+    /// only when `needsTokenizer` (a GGUF file's is in its metadata anyway).
+    static func read(_ path: String, needsTokenizer: Bool = true) throws -> Model {
         let url = URL(fileURLWithPath: path)
         guard FileManager.default.fileExists(atPath: path) else { throw UsageError(file: path, problem: "no such file") }
-        return HuggingFace.isModelFolder(path) ? try HuggingFace.readModel(at: url) : try GGUF.readModel(at: url)
+        return HuggingFace.isModelFolder(path)
+            ? try HuggingFace.readModel(at: url, tokenizer: needsTokenizer) : try GGUF.readModel(at: url)
     }
 
     /// The engine and tokenizer for `model`; problems are reported against its file.

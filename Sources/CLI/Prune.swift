@@ -46,7 +46,7 @@ struct Prune: ParsableCommand {
     }
 
     func run() throws {
-        let model = try ModelFiles.read(input)
+        let model = try ModelFiles.read(input, needsTokenizer: amount.given)
         if OutputFormat(of: model) == .safetensors && output.lowercased().hasSuffix(".gguf") {
             throw UsageError(file: output, problem: "prune writes the input's format (a folder); prune to a folder, then `convert` it to GGUF")
         }

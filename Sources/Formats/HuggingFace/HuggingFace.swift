@@ -16,14 +16,18 @@ public enum HuggingFace {
         return FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) && isFolder.boolValue
     }
 
-    public static func readModel(at folder: URL) throws -> Model {
+    /// `tokenizer: false` skips turning tokenizer.json into metadata (a few hundred milliseconds for a large
+    /// vocabulary), for jobs that only move tensors.
+    public static func readModel(at folder: URL, tokenizer: Bool = true) throws -> Model {
         let configURL = folder.appendingPathComponent(configFileName)
         guard FileManager.default.fileExists(atPath: configURL.path) else {
             throw FormatError.huggingFace(file: folder.path, problem: "no config.json: not a Hugging Face model folder")
         }
         let config = try readJSON(configURL)
         var metadata = try HuggingFaceConfig.metadata(from: config, file: configURL.path)
-        for (key, value) in try tokenizerMetadata(in: folder, config: config) { metadata[key] = value }
+        if tokenizer {
+            for (key, value) in try tokenizerMetadata(in: folder, config: config) { metadata[key] = value }
+        }
         let weights = try SafeTensorsFolder(path: folder.path)
 
         let architecture = metadata["general.architecture"]?.string ?? "unknown"
