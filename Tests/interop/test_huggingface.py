@@ -184,3 +184,11 @@ def test_prune_refuses_to_replace_its_input_folder(tmp_path):
     result = run("prune", folder, folder, "--layers", "1")
     assert_clean_error(result, str(folder))
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+@pytest.mark.parametrize("reference", ["tiny-llama-hf.f32.gguf", "tiny-qwen2-hf.f32.gguf", "tiny-gemma3-hf.bf16.gguf"])
+def test_gguf_folder_gguf_round_trip_is_exact(reference, tmp_path):
+    folder, back = tmp_path / "folder", tmp_path / "back.gguf"
+    run_ok("convert", HF / reference, folder)
+    run_ok("convert", folder, back)
+    assert read(back).tensors == read(HF / reference).tensors
