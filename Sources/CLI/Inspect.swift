@@ -110,7 +110,8 @@ struct InspectReport: Encodable {
             histogram.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
                 .map { "\($0.key)×\($0.value)" }.joined(separator: " ")
         }
-        var lines = ["\(file): \(format.uppercased()) v\(version), \(architecture), \(blockCount) blocks"]
+        let container = format == "gguf" ? "GGUF v\(version)" : "Hugging Face folder (\(format))"
+        var lines = ["\(file): \(container), \(architecture), \(blockCount) blocks"]
         let rows: [(String, String)] = [
             ("name", name ?? "-"),
             ("hidden size", hiddenSize.map(String.init) ?? "-"),
