@@ -29,30 +29,19 @@ struct EngineParityTests {
     @Test(arguments: ["tiny-llama", "tiny-gemma3", "tiny-qwen2", "tiny-qwen3", "smollm2", "gemma3"])
     func logitsMatchLlamaCpp(model name: String) throws {
         let engine = try Self.engine(name)
-        var errors: [Double] = []
-        var topAgreements = 0, positionsSeen = 0
+        var agreement = LogitAgreement()
         for prompt in Self.golden[name]!["prompts"] as! [[String: Any]] {
-            let tokens = prompt["tokens"] as! [Int]
-            var states = try engine.embed([tokens])
-            for block in 0 ..< engine.blockCount { try engine.runBlock(block, on: &states) }
             let positions = prompt["positions"] as! [[String: Any]]
-            try engine.forEachLogits(of: states, rows: Array(tokens.indices)) { row, logits in
-                let reference = positions[row]
-                let ids = reference["ids"] as! [Int], values = reference["logits"] as! [Double]
-                let spread = values.max()! - values.min()!
-                for (id, value) in zip(ids, values) { errors.append(abs(Double(logits[id]) - value) / spread) }
-                let ours = Kernels.logSumExp(logits.baseAddress!, count: logits.count)
-                errors.append(abs(ours - (reference["logSumExp"] as! Double)) / spread)
-                let best = logits.indices.max { logits[$0] < logits[$1] }!
-                if best == (reference["top"] as! [Int])[0] { topAgreements += 1 }
-                positionsSeen += 1
+            try agreement.compare(engine: engine, tokens: prompt["tokens"] as! [Int], with: positions) { position in
+                let values = position["logits"] as! [Double]
+                return values.max()! - values.min()!
             }
         }
-        let mean = errors.reduce(0, +) / Double(errors.count), worst = errors.max()!
-        #expect(mean <= 0.01, "\(name): mean error \(mean) of the logit spread")
-        #expect(worst <= 0.05, "\(name): worst error \(worst) of the logit spread")
-        #expect(Double(topAgreements) >= 0.9 * Double(positionsSeen), "\(name): top-1 agrees at \(topAgreements)/\(positionsSeen)")
-        print("\(name): logits mean error \(mean), worst \(worst) of the spread; top-1 \(topAgreements)/\(positionsSeen)")
+        #expect(agreement.mean <= 0.01, "\(name): mean error \(agreement.mean) of the logit spread")
+        #expect(agreement.worst <= 0.05, "\(name): worst error \(agreement.worst) of the logit spread")
+        #expect(Double(agreement.topAgreements) >= 0.9 * Double(agreement.positions),
+                "\(name): top-1 agrees at \(agreement.topAgreements)/\(agreement.positions)")
+        print("\(name): \(agreement)")
     }
 
     /// Same windows, same tokens: our perplexity within 1% of llama.cpp's.
@@ -68,6 +57,36 @@ struct EngineParityTests {
         #expect(result.scoredTokens == reference["scored"] as! Int)
         #expect(abs(result.perplexity - expected) / expected < 0.01, "\(name): ours \(result.perplexity), llama.cpp \(expected)")
         print("\(name): perplexity \(result.perplexity), llama.cpp \(expected)")
+    }
+}
+
+/// Our logits against a reference's at each position: errors relative to a spread of the reference logits,
+/// the log-sum-exp over the vocabulary included, and how often the top-1 token agrees.
+struct LogitAgreement: CustomStringConvertible {
+    private(set) var errors: [Double] = []
+    private(set) var topAgreements = 0, positions = 0
+
+    var mean: Double { errors.reduce(0, +) / Double(errors.count) }
+    var worst: Double { errors.max() ?? 0 }
+    var description: String { "logits mean error \(mean), worst \(worst) of the spread; top-1 \(topAgreements)/\(positions)" }
+
+    /// `positions[i]` holds the reference's `ids`, their `logits`, `logSumExp` and `top` ids for token i.
+    mutating func compare(engine: Engine, tokens: [Int], with positions: [[String: Any]],
+                          spread: ([String: Any]) -> Double) throws {
+        var states = try engine.embed([tokens])
+        for block in 0 ..< engine.blockCount { try engine.runBlock(block, on: &states) }
+        try engine.forEachLogits(of: states, rows: Array(tokens.indices)) { row, logits in
+            let reference = positions[row]
+            let scale = spread(reference)
+            for (id, value) in zip(reference["ids"] as! [Int], reference["logits"] as! [Double]) {
+                errors.append(abs(Double(logits[id]) - value) / scale)
+            }
+            let logSumExp = Kernels.logSumExp(logits.baseAddress!, count: logits.count)
+            errors.append(abs(logSumExp - (reference["logSumExp"] as! Double)) / scale)
+            let best = logits.indices.max { logits[$0] < logits[$1] }!
+            if best == (reference["top"] as! [Int])[0] { topAgreements += 1 }
+            self.positions += 1
+        }
     }
 }
 

@@ -19,32 +19,17 @@ struct HuggingFaceEngineTests {
     func expectLogits(of model: Model, match variant: String, of name: String) throws {
         let engine = try Engine(model: model)
         let reference = (Self.golden["models"] as! [String: [String: Any]])[name]!
-        var errors: [Double] = []
-        var topAgreements = 0, positions = 0
+        var agreement = LogitAgreement()
         for sequence in reference["sequences"] as! [[String: Any]] {
-            let ids = sequence["ids"] as! [Int]
             let expected = sequence[variant] as! [String: Any]
             let spread = expected["spread"] as! Double
-            var states = try engine.embed([ids])
-            for block in 0 ..< engine.blockCount { try engine.runBlock(block, on: &states) }
-            let rows = expected["positions"] as! [[String: Any]]
-            try engine.forEachLogits(of: states, rows: Array(ids.indices)) { row, logits in
-                let position = rows[row]
-                for (id, value) in zip(position["ids"] as! [Int], position["logits"] as! [Double]) {
-                    errors.append(abs(Double(logits[id]) - value) / spread)
-                }
-                let logSumExp = Kernels.logSumExp(logits.baseAddress!, count: logits.count)
-                errors.append(abs(logSumExp - (position["logSumExp"] as! Double)) / spread)
-                let best = logits.indices.max { logits[$0] < logits[$1] }!
-                if best == (position["top"] as! [Int])[0] { topAgreements += 1 }
-                positions += 1
-            }
+            try agreement.compare(engine: engine, tokens: sequence["ids"] as! [Int],
+                                  with: expected["positions"] as! [[String: Any]]) { _ in spread }
         }
-        let mean = errors.reduce(0, +) / Double(errors.count), worst = errors.max()!
-        #expect(mean <= 1e-5, "\(name) \(variant): mean error \(mean) of the spread")
-        #expect(worst <= 1e-4, "\(name) \(variant): worst error \(worst) of the spread")
-        #expect(topAgreements == positions, "\(name) \(variant): top-1 agrees at \(topAgreements)/\(positions)")
-        print("\(name) \(variant): mean error \(mean), worst \(worst) of the spread; top-1 \(topAgreements)/\(positions)")
+        #expect(agreement.mean <= 1e-5, "\(name) \(variant): mean error \(agreement.mean) of the spread")
+        #expect(agreement.worst <= 1e-4, "\(name) \(variant): worst error \(agreement.worst) of the spread")
+        #expect(agreement.topAgreements == agreement.positions, "\(name) \(variant): \(agreement)")
+        print("\(name) \(variant): \(agreement)")
     }
 
     @Test(arguments: ["tiny-llama-hf", "tiny-qwen2-hf", "tiny-gemma3-hf"])
