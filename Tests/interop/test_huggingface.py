@@ -192,3 +192,11 @@ def test_gguf_folder_gguf_round_trip_is_exact(reference, tmp_path):
     run_ok("convert", HF / reference, folder)
     run_ok("convert", folder, back)
     assert read(back).tensors == read(HF / reference).tensors
+
+
+def test_gguf_with_per_block_sizes_cannot_become_a_folder(tmp_path):
+    """tiny-qwen2.gguf has a different feed-forward width per block; config.json has one for all."""
+    result = run("convert", MODELS / "tiny-qwen2.gguf", tmp_path / "out")
+    assert_clean_error(result, "tiny-qwen2.gguf")
+    assert "feed_forward_length differs between blocks" in result.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -164,7 +164,15 @@ enum HuggingFaceConfig {
             guard let number = value(field.gguf) else { continue }
             if field.isFloat, let float = number.double { members.append((field.config, .float(Float(float)))) }
             else if let integer = number.int { members.append((field.config, .integer(integer))) }
-            else if let first = number.array?.first?.int { members.append((field.config, .integer(first))) }
+            else if let perBlock = number.array?.compactMap(\.int), let first = perBlock.first {
+                // transformers' config has one value for all layers.
+                guard perBlock.allSatisfy({ $0 == first }) else {
+                    throw FormatError.huggingFace(file: model.origin.files.first?.path ?? "model",
+                                                  problem: "\(model.key(field.gguf)) differs between blocks (\(perBlock.map(String.init).joined(separator: ","))), "
+                                                      + "which \(architecture.className)'s config.json cannot state")
+                }
+                members.append((field.config, .integer(first)))
+            }
         }
         let headCount = value("attention.head_count").flatMap { $0.int ?? $0.array?.first?.int }
         if !members.contains(where: { $0.key == "head_dim" }), let width = value("embedding_length")?.int, let headCount {
