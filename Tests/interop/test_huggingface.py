@@ -159,7 +159,12 @@ def copy_folder(name: str, tmp_path: Path) -> Path:
     (lambda f: (f / "config.json").write_text("{\"architectures\": [\"LlamaForCausalLM\"],"), "malformed JSON"),
     (lambda f: (f / "config.json").write_text("{\"architectures\": [\"LlamaForCausalLM\"]}"), "num_hidden_layers"),
     (lambda f: (f / "model-00002-of-00002.safetensors").unlink(), "model-00002-of-00002.safetensors"),
-], ids=["no-config", "malformed-config", "no-layer-count", "missing-shard"])
+] + [(lambda f, bad=bad: shutil.copy(MODELS / "safetensors" / "bad" / bad, f / "model-00001-of-00002.safetensors"),
+       "model-00001-of-00002.safetensors")
+      for bad in ("header-past-end.safetensors", "malformed-json.safetensors", "overlapping-offsets.safetensors",
+                  "offsets-past-end.safetensors", "unknown-dtype.safetensors", "size-mismatch.safetensors")],
+   ids=["no-config", "malformed-config", "no-layer-count", "missing-shard", "header-past-end", "malformed-json",
+        "overlapping-offsets", "offsets-past-end", "unknown-dtype", "size-mismatch"])
 def test_bad_folder_is_one_line_error_and_writes_nothing(damage, problem, tmp_path):
     folder = copy_folder("tiny-qwen2-hf", tmp_path)
     damage(folder)
@@ -200,3 +205,15 @@ def test_gguf_with_per_block_sizes_cannot_become_a_folder(tmp_path):
     assert_clean_error(result, "tiny-qwen2.gguf")
     assert "feed_forward_length differs between blocks" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_provenance_crosses_formats(tmp_path):
+    """A GGUF pruned by us keeps its provenance keys as config.json's "modelsurgery" object and back."""
+    pruned, folder, back = tmp_path / "pruned.gguf", tmp_path / "folder", tmp_path / "back.gguf"
+    run_ok("prune", HF / "tiny-llama-hf.f32.gguf", pruned, "--layers", "2")
+    run_ok("convert", pruned, folder)
+    assert config(folder)["modelsurgery"] == {"original_block_count": 4, "removed_blocks": [2]}
+    assert config(folder)["num_hidden_layers"] == 3
+    run_ok("convert", folder, back)
+    assert read(back).kv["modelsurgery.removed_blocks"] == [2]
+    assert read(back).kv["modelsurgery.original_block_count"] == 4
