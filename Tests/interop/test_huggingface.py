@@ -217,3 +217,20 @@ def test_provenance_crosses_formats(tmp_path):
     run_ok("convert", folder, back)
     assert read(back).kv["modelsurgery.removed_blocks"] == [2]
     assert read(back).kv["modelsurgery.original_block_count"] == 4
+
+
+@pytest.mark.parametrize("dtype,numpy_type", [("f16", "float16"), ("bf16", "bfloat16")])
+def test_float_encodings_round_as_numpy_does(dtype, numpy_type, tmp_path):
+    """F32 weights written as F16 (numpy's astype) or BF16 (ml_dtypes, round to nearest even), bit for bit."""
+    import ml_dtypes
+
+    target = np.dtype(ml_dtypes.bfloat16) if numpy_type == "bfloat16" else np.dtype(np.float16)
+    out = tmp_path / "folder"
+    run_ok("convert", HF / "tiny-llama-hf.f32.gguf", out, "--dtype", dtype)
+    ours, source = safetensors_tensors(out), safetensors_tensors(HF / "tiny-llama-hf")
+    assert set(ours) == set(source)
+    for name, (source_dtype, shape, data) in source.items():
+        assert source_dtype == "F32"
+        expected = np.frombuffer(data, dtype=np.float32).astype(target).tobytes()
+        assert ours[name] == (dtype.upper(), shape, expected), name
+    assert config(out)["dtype"] == {"f16": "float16", "bf16": "bfloat16"}[dtype]
