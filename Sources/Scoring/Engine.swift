@@ -128,7 +128,6 @@ public final class Engine: @unchecked Sendable {
             }
             layer.rope.apply(&query, rows: rows, heads: layer.headCount, headSize: config.headSize, positions: positions)
             layer.rope.apply(&key, rows: rows, heads: layer.kvHeadCount, headSize: config.headSize, positions: positions)
-            for i in query.indices { query[i] *= config.attentionScale }
 
             if let cache {
                 cache.append(layer: index, keys: key, values: value, sequenceCount: sequenceCount, length: sequenceLength,
@@ -146,22 +145,28 @@ public final class Engine: @unchecked Sendable {
                     }
                 }
             }
-            BLAS.multiplyTransposed(attention, weights.output, into: &projected, m: rows, n: width,
-                                    k: layer.headCount * config.valueHeadSize)
+            // Without a post-norm, the projection adds itself to the residual stream inside the GEMM (beta 1).
             if let norm = weights.postAttentionNorm {
+                BLAS.multiplyTransposed(attention, weights.output, into: &projected, m: rows, n: width,
+                                        k: layer.headCount * config.valueHeadSize)
                 Kernels.rmsNormInPlace(&projected, weight: norm, rows: rows, width: width, epsilon: config.rmsEpsilon)
+                Kernels.add(x, projected, count: rows * width)
+            } else {
+                BLAS.multiplyTransposed(attention, weights.output, into: x, m: rows, n: width,
+                                        k: layer.headCount * config.valueHeadSize, beta: 1)
             }
-            Kernels.add(x, projected, count: rows * width)
 
             Kernels.rmsNorm(x, weight: weights.feedForwardNorm, into: &normed, rows: rows, width: width, epsilon: config.rmsEpsilon)
             BLAS.multiplyTransposed(normed, weights.gate, into: &gate, m: rows, n: hidden, k: width)
             BLAS.multiplyTransposed(normed, weights.up, into: &up, m: rows, n: hidden, k: width)
             Kernels.gatedActivation(&gate, up, count: rows * hidden, gelu: config.architecture.geluActivation)
-            BLAS.multiplyTransposed(gate, weights.down, into: &projected, m: rows, n: width, k: hidden)
             if let norm = weights.postFeedForwardNorm {
+                BLAS.multiplyTransposed(gate, weights.down, into: &projected, m: rows, n: width, k: hidden)
                 Kernels.rmsNormInPlace(&projected, weight: norm, rows: rows, width: width, epsilon: config.rmsEpsilon)
+                Kernels.add(x, projected, count: rows * width)
+            } else {
+                BLAS.multiplyTransposed(gate, weights.down, into: x, m: rows, n: width, k: hidden, beta: 1)
             }
-            Kernels.add(x, projected, count: rows * width)
         }
     }
 
@@ -196,7 +201,7 @@ public final class Engine: @unchecked Sendable {
                             BLAS.multiplyTransposed(q.baseAddress! + (firstQuery + tileStart) * queryWidth + head * headSize,
                                                     keys + (firstKeyRow + firstKey) * keyWidth + keyColumn,
                                                     into: &scores, m: rows, n: visible, k: headSize,
-                                                    lda: queryWidth, ldb: keyWidth, ldc: visible)
+                                                    lda: queryWidth, ldb: keyWidth, ldc: visible, alpha: config.attentionScale)
                         }
                         scores.withUnsafeMutableBufferPointer { s in
                             for row in 0 ..< rows {
@@ -280,8 +285,7 @@ public final class Engine: @unchecked Sendable {
                                                                 k: width, ldc: n, splitting: false)
                                         for i in 0 ..< count {
                                             let row = logits.withUnsafeBufferPointer { $0.baseAddress! + i * n }
-                                            var maximum = -Float.infinity
-                                            for j in 0 ..< n { maximum = max(maximum, row[j]) }
+                                            let maximum = Kernels.maximum(row, count: n)
                                             if maximum > maxima[i] {
                                                 sums[i] *= Double(Foundation.exp(maxima[i] - maximum))
                                                 maxima[i] = maximum

@@ -18,12 +18,47 @@ enum Kernels {
         parallel(rows) { range in
             for row in range {
                 let input = x + row * width, output = y + row * width
-                var sum: Float = 0
-                for i in 0 ..< width { sum += input[i] * input[i] }
+                var sums = Vector()
+                var i = 0
+                while i + 8 <= width {
+                    let v = load(input + i)
+                    sums += v * v
+                    i += 8
+                }
+                var sum = sums.sum()
+                while i < width {
+                    sum += input[i] * input[i]
+                    i += 1
+                }
                 let scale = 1 / (sum / Float(width) + epsilon).squareRoot()
-                for i in 0 ..< width { output[i] = input[i] * scale * weight[i] }
+                i = 0
+                while i + 8 <= width {
+                    store(load(input + i) * scale * load(weight + i), output + i)
+                    i += 8
+                }
+                while i < width {
+                    output[i] = input[i] * scale * weight[i]
+                    i += 1
+                }
             }
         }
+    }
+
+    /// The largest of `count` values (−∞ for none).
+    static func maximum(_ x: UnsafePointer<Float>, count: Int) -> Float {
+        var maxima = Vector(repeating: -.infinity)
+        var i = 0
+        while i + 8 <= count {
+            let v = load(x + i)
+            maxima = maxima.replacing(with: v, where: v .> maxima)
+            i += 8
+        }
+        var result = maxima.max()
+        while i < count {
+            result = max(result, x[i])
+            i += 1
+        }
+        return result
     }
 
     static func rmsNormInPlace(_ x: UnsafeMutablePointer<Float>, weight: UnsafePointer<Float>, rows: Int, width: Int,
@@ -121,8 +156,7 @@ enum Kernels {
 
     /// Softmax over `row[range]`; entries outside the range (masked positions) become 0.
     static func softmax(_ row: UnsafeMutablePointer<Float>, over range: Range<Int>, width: Int) {
-        var maximum = -Float.infinity
-        for i in range { maximum = max(maximum, row[i]) }
+        let maximum = Kernels.maximum(row + range.lowerBound, count: range.count)
         var sums = Vector()
         var i = range.lowerBound
         while i + 8 <= range.upperBound {
@@ -139,9 +173,17 @@ enum Kernels {
             i += 1
         }
         let inverse = 1 / sum
-        for i in range { row[i] *= inverse }
-        for i in 0 ..< range.lowerBound { row[i] = 0 }
-        for i in range.upperBound ..< width { row[i] = 0 }
+        i = range.lowerBound
+        while i + 8 <= range.upperBound {
+            store(load(row + i) * inverse, row + i)
+            i += 8
+        }
+        while i < range.upperBound {
+            row[i] *= inverse
+            i += 1
+        }
+        (row).update(repeating: 0, count: range.lowerBound)
+        (row + range.upperBound).update(repeating: 0, count: width - range.upperBound)
     }
 
     /// log Σ exp(row).
