@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// The element-wise and row-wise pieces of the forward pass. Matrix products live in `BLAS`.
@@ -88,92 +89,25 @@ enum Kernels {
         UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vector.self)
     }
 
-    /// eˣ lane by lane, as Cephes' expf computes it (within 2 ulp; inputs clamped to ±88, so no infinities
-    /// and e^(−∞) is 1e−38 rather than 0): x = n·ln 2 + r with |r| ≤ ln 2 / 2, eʳ by a degree-7 polynomial,
-    /// 2ⁿ written into the exponent bits. libm's scalar expf made the activations and log-sum-exp a tenth
-    /// of the forward pass.
-    @inline(__always) static func exp(_ x: Vector) -> Vector {
-        // replacing(with:where:) compiles to compare-and-blend; clamped and pointwiseMin stay scalar calls.
-        let low = Vector(repeating: -87.336_54), high = Vector(repeating: 88.376_26)
-        let x = x.replacing(with: low, where: x .< low).replacing(with: high, where: x .> high)
-        // Adding 1.5·2²³ rounds x·log₂e to an integer n, which then sits in the low mantissa bits of t.
-        let magic = Vector(repeating: 12_582_912)
-        let t = x * 1.442_695_04 + magic
-        let n = t - magic
-        let r = x - n * 0.693_359_375 + n * 2.121_944_4e-4
-        var p = Vector(repeating: 1.987_569_15e-4)
-        p = p * r + 1.398_199_95e-3
-        p = p * r + 8.333_451_9e-3
-        p = p * r + 4.166_579_59e-2
-        p = p * r + 1.666_666_55e-1
-        p = p * r + 5.000_000_12e-1
-        p = p * (r * r) + r + 1
-        let scale = unsafeBitCast((unsafeBitCast(t, to: SIMD8<UInt32>.self) &+ 127) &<< 23, to: Vector.self)
-        return p * scale
-    }
-
     /// Gated MLP activation in place: gate[i] = act(gate[i]) * up[i].
     static func gatedActivation(_ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Float>, count: Int,
                                 gelu: Bool) {
-        @inline(__always) func activate(_ g: Vector) -> Vector {
-            if gelu {
-                // tanh(u) = 1 − 2 / (e²ᵘ + 1)
-                let u = 0.797_884_56 * g * (1 + 0.044_715 * g * g)
-                return 0.5 * g * (2 - 2 / (exp(2 * u) + 1))
-            }
-            return g / (1 + exp(-g))
-        }
         parallel(count, minimumChunk: 4096) { range in
-            var i = range.lowerBound
-            while i + 8 <= range.upperBound {
-                store(activate(load(gate + i)) * load(up + i), gate + i)
-                i += 8
-            }
-            if i < range.upperBound {
-                var g = Vector(), u = Vector()
-                for j in i ..< range.upperBound { g[j - i] = gate[j]; u[j - i] = up[j] }
-                let a = activate(g) * u
-                for j in i ..< range.upperBound { gate[j] = a[j - i] }
-            }
+            modelsurgery_gated_activation(gate + range.lowerBound, up + range.lowerBound, range.count, gelu ? 1 : 0)
         }
     }
 
-    /// Σ exp(x[i] − shift) over `count` values, in Float lanes.
+    /// Σ exp(x[i] − shift) over `count` values.
     static func sumOfExponentials(_ x: UnsafePointer<Float>, count: Int, shift: Float) -> Float {
-        var sums = Vector()
-        var i = 0
-        while i + 8 <= count {
-            sums += exp(load(x + i) - shift)
-            i += 8
-        }
-        var sum = sums.sum()
-        while i < count {
-            sum += Foundation.exp(x[i] - shift)
-            i += 1
-        }
-        return sum
+        modelsurgery_sum_of_exponentials(x, count, shift)
     }
 
     /// Softmax over `row[range]`; entries outside the range (masked positions) become 0.
     static func softmax(_ row: UnsafeMutablePointer<Float>, over range: Range<Int>, width: Int) {
         let maximum = Kernels.maximum(row + range.lowerBound, count: range.count)
-        var sums = Vector()
-        var i = range.lowerBound
-        while i + 8 <= range.upperBound {
-            let e = exp(load(row + i) - maximum)
-            store(e, row + i)
-            sums += e
-            i += 8
-        }
-        var sum = sums.sum()
-        while i < range.upperBound {
-            let e = Foundation.exp(row[i] - maximum)
-            row[i] = e
-            sum += e
-            i += 1
-        }
+        let sum = modelsurgery_exponentials(row + range.lowerBound, range.count, maximum)
         let inverse = 1 / sum
-        i = range.lowerBound
+        var i = range.lowerBound
         while i + 8 <= range.upperBound {
             store(load(row + i) * inverse, row + i)
             i += 8
