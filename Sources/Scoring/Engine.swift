@@ -275,16 +275,17 @@ public final class Engine: @unchecked Sendable {
                             targetLogits.withUnsafeMutableBufferPointer { targetLogits in
                                 let a = a.baseAddress!, b = b.baseAddress!
                                 DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                                    var logits = [Float](repeating: 0, count: count * columns)
+                                    let logits = UnsafeMutablePointer<Float>.allocate(capacity: count * columns)
+                                    defer { logits.deallocate() }
                                     let maxima = maxima.baseAddress! + worker * rowChunk
                                     let sums = sums.baseAddress! + worker * rowChunk
                                     for i in 0 ..< count { maxima[i] = -.infinity; sums[i] = 0 }
                                     for slice in slices * worker / workers ..< slices * (worker + 1) / workers {
                                         let first = slice * columns, n = min(columns, vocabulary - first)
-                                        BLAS.multiplyTransposed(a, b + first * width, into: &logits, m: count, n: n,
+                                        BLAS.multiplyTransposed(a, b + first * width, into: logits, m: count, n: n,
                                                                 k: width, ldc: n, splitting: false)
                                         for i in 0 ..< count {
-                                            let row = logits.withUnsafeBufferPointer { $0.baseAddress! + i * n }
+                                            let row = logits + i * n
                                             let maximum = Kernels.maximum(row, count: n)
                                             if maximum > maxima[i] {
                                                 sums[i] *= Double(Foundation.exp(maxima[i] - maximum))
