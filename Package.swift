@@ -15,13 +15,15 @@ let package = Package(
         .target(name: "Graph"),
         // copy_file_range, which Swift's Glibc module does not expose.
         .target(name: "CFileCopy"),
+        // Element-wise kernels built for AVX-512 / AVX2 / SSE2 and chosen at load time (target_clones).
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2"], .when(configuration: .debug))]),
         .target(name: "Formats", dependencies: ["Graph", "CFileCopy"]),
         .target(name: "Surgery", dependencies: ["Graph", "Formats", "Scoring"]),
         // OpenBLAS through pkg-config on Linux (Debian: libopenblas-dev); Accelerate on macOS.
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .target(
             name: "Scoring",
-            dependencies: ["Graph", .target(name: "CBLAS", condition: .when(platforms: [.linux]))],
+            dependencies: ["Graph", "CKernels", .target(name: "CBLAS", condition: .when(platforms: [.linux]))],
             // Kernels hand unsafe buffer pointers to concurrentPerform workers over disjoint ranges, which
             // Swift 6's Sendable checking cannot express; the module keeps Swift 5 mode for that.
             // The engine's loops are optimized in debug builds too, so the parity tests run in seconds.

@@ -111,9 +111,15 @@ struct EngineConfig: Sendable {
         }
     }
 
-    /// `tensor` (the role `role` of block `layer`, or a global tensor) as Float in llama.cpp's conventions.
+    /// `tensor` (the role `role` of block `layer`, or a global tensor) as Float in llama.cpp's conventions,
+    /// decoded into an array from `spare` where one fits (see `Dequantizer.floats`).
     func floats(of tensor: Tensor, role: String, layer: Int?, name: String) throws -> [Float] {
-        var values = try Dequantizer.floats(of: tensor, name: name)
+        var spare: [[Float]] = []
+        return try floats(of: tensor, role: role, layer: layer, name: name, reusing: &spare)
+    }
+
+    func floats(of tensor: Tensor, role: String, layer: Int?, name: String, reusing spare: inout [[Float]]) throws -> [Float] {
+        var values = try Dequantizer.floats(of: tensor, name: name, reusing: &spare)
         if layout != .llamaCpp {
             let heads = layer.map { role.hasPrefix("attn_k") ? layers[$0].kvHeadCount : layers[$0].headCount } ?? 1
             layout.convert(&values, role: role, architecture: architecture.name, rowLength: tensor.shape.first ?? 1,

@@ -17,15 +17,20 @@ enum BLAS {
     }()
 
     /// C[m×n] = A[m×k] · Bᵀ, where B is [n×k]: the layout of ggml weights, one output row per weight row.
+    /// Large products are split by rows over the cores unless `splitting` is false (callers already in a worker).
+    /// With `alpha` and `beta`, C = alpha · A · Bᵀ + beta · C: beta 1 adds the product to C (a residual) in the
+    /// same pass instead of writing it to a buffer of its own and adding that after.
     static func multiplyTransposed(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into c: UnsafeMutablePointer<Float>,
-                                   m: Int, n: Int, k: Int, lda: Int? = nil, ldb: Int? = nil, ldc: Int? = nil) {
+                                   m: Int, n: Int, k: Int, lda: Int? = nil, ldb: Int? = nil, ldc: Int? = nil,
+                                   alpha: Float = 1, beta: Float = 0, splitting: Bool = true) {
         _ = singleThreaded
         let (lda, ldb, ldc) = (lda ?? k, ldb ?? k, ldc ?? n)
         func rows(_ range: Range<Int>) {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(range.count), Int32(n), Int32(k),
-                        1, a + range.lowerBound * lda, Int32(lda), b, Int32(ldb), 0, c + range.lowerBound * ldc, Int32(ldc))
+                        alpha, a + range.lowerBound * lda, Int32(lda), b, Int32(ldb), beta, c + range.lowerBound * ldc,
+                        Int32(ldc))
         }
-        if m * n * k < 1 << 22 || m < 8 {
+        if !splitting || m * n * k < 1 << 22 || m < 8 {
             rows(0 ..< m)
         } else {
             Kernels.parallel(m, minimumChunk: 4, rows)

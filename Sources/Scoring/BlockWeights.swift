@@ -12,19 +12,24 @@ struct BlockWeights {
     let postFeedForwardNorm: [Float]?
     let feedForwardSize: Int
 
-    var byteCount: Int {
-        let all = [attentionNorm, query, key, value, output, feedForwardNorm, gate, up, down]
+    var byteCount: Int { arrays.reduce(0) { $0 + $1.count } * MemoryLayout<Float>.size }
+
+    /// Every array, for reuse by the next block (`spare` of the initializer).
+    var arrays: [[Float]] {
+        [attentionNorm, query, key, value, output, feedForwardNorm, gate, up, down]
             + [queryBias, keyBias, valueBias, queryNorm, keyNorm, postAttentionNorm, postFeedForwardNorm].compactMap { $0 }
-        return all.reduce(0) { $0 + $1.count } * MemoryLayout<Float>.size
     }
 
-    init(block: Block, index: Int, config: EngineConfig) throws {
+    /// Dequantizes the block, into arrays taken from `spare` where their counts match (see `Dequantizer.floats`).
+    init(block: Block, index: Int, config: EngineConfig, reusing spare: inout [[Float]]) throws {
         func load(_ role: String) throws -> [Float] {
             guard let tensor = block.tensor(role) else { throw ScoringError.missingTensor("blk.\(index).\(role)") }
-            return try config.floats(of: tensor, role: role, layer: index, name: "blk.\(index).\(role)")
+            return try config.floats(of: tensor, role: role, layer: index, name: "blk.\(index).\(role)", reusing: &spare)
         }
         func optional(_ role: String) throws -> [Float]? {
-            try block.tensor(role).map { try config.floats(of: $0, role: role, layer: index, name: "blk.\(index).\(role)") }
+            try block.tensor(role).map {
+                try config.floats(of: $0, role: role, layer: index, name: "blk.\(index).\(role)", reusing: &spare)
+            }
         }
         attentionNorm = try load("attn_norm.weight")
         query = try load("attn_q.weight")

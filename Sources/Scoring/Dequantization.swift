@@ -37,6 +37,15 @@ public enum Dequantizer {
 
     /// `floats(of:name:)`, decoding in parallel once the tensor has `parallelFrom` elements.
     static func floats(of tensor: Tensor, name: String, parallelFrom threshold: Int) throws -> [Float] {
+        var spare: [[Float]] = []
+        return try floats(of: tensor, name: name, parallelFrom: threshold, reusing: &spare)
+    }
+
+    /// `floats(of:name:)`, decoded into an array taken from `spare` when one of the right count is there
+    /// (removed from it, so uniquely owned): weights that stream block after block then land in memory that
+    /// is already mapped instead of fresh pages, whose faults cost more than the decoding.
+    static func floats(of tensor: Tensor, name: String, parallelFrom threshold: Int = 1 << 16,
+                       reusing spare: inout [[Float]]) throws -> [Float] {
         let type = tensor.type
         guard supports(type) else {
             throw ScoringError.unsupportedTensorType(tensor: name, type: type.name)
@@ -52,9 +61,9 @@ public enum Dequantizer {
         let rowBytes = rowLength / type.blockSize * type.bytesPerBlock
         let rowBlocks = rowLength / type.blockSize
         let chunks = count >= threshold ? min(rows, 4 * System.cores) : 1
-        return [Float](unsafeUninitializedCapacity: count) { output, initialized in
-            // Each chunk reads and writes its own rows only.
-            nonisolated(unsafe) let source = base, destination = output.baseAddress!
+        // Each chunk reads and writes its own rows only.
+        func decode(into output: UnsafeMutablePointer<Float>) {
+            nonisolated(unsafe) let source = base, destination = output
             let decodeChunk: @Sendable (Int) -> Void = { chunk in
                 let first = rows * chunk / chunks
                 let end = rows * (chunk + 1) / chunks
@@ -65,6 +74,14 @@ public enum Dequantizer {
             } else {
                 DispatchQueue.concurrentPerform(iterations: chunks, execute: decodeChunk)
             }
+        }
+        if let index = spare.firstIndex(where: { $0.count == count }) {
+            var reused = spare.remove(at: index)
+            reused.withUnsafeMutableBufferPointer { decode(into: $0.baseAddress!) }
+            return reused
+        }
+        return [Float](unsafeUninitializedCapacity: count) { output, initialized in
+            decode(into: output.baseAddress!)
             initialized = count
         }
     }

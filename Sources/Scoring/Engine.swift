@@ -15,6 +15,19 @@ public final class Engine: @unchecked Sendable {
     private var weightCacheBytes = 0
     private var cachedWeights: [Int: BlockWeights] = [:]
     private var cachedBytes = 0
+    /// The last streamed block's weight arrays, overwritten by the next block's (`BlockWeights(reusing:)`).
+    private var spareWeights: [[Float]] = []
+    /// Activation buffers kept from block to block: fresh ones for every block cost a page fault per 4 KiB,
+    /// which took longer than the arithmetic on them. Every use overwrites them entirely.
+    private var scratch = [[Float]](repeating: [], count: 8)
+
+    /// Scratch buffer `slot`, moved out of `scratch` (so uniquely owned) with exactly `count` elements.
+    private func takeScratch(_ slot: Int, count: Int) -> [Float] {
+        var buffer: [Float] = []
+        swap(&buffer, &scratch[slot])
+        if buffer.count != count { buffer = [Float](repeating: 0, count: count) }
+        return buffer
+    }
 
     /// Runs `body` with dequantized blocks kept in memory up to `bytes`, and frees them after.
     public func keepingWeights<T>(upTo bytes: Int, _ body: () throws -> T) rethrows -> T {
@@ -82,12 +95,19 @@ public final class Engine: @unchecked Sendable {
         let positions = states.positions.map { $0 + past }
         let sequenceCount = states.sequenceCount, sequenceLength = states.sequenceLength
 
-        var normed = [Float](repeating: 0, count: rows * width)
-        var query = [Float](repeating: 0, count: rows * queryWidth)
-        var key = [Float](repeating: 0, count: rows * keyWidth)
-        var value = [Float](repeating: 0, count: rows * valueWidth)
-        var attention = [Float](repeating: 0, count: rows * layer.headCount * config.valueHeadSize)
-        var projected = [Float](repeating: 0, count: rows * width)
+        var normed = takeScratch(0, count: rows * width)
+        var query = takeScratch(1, count: rows * queryWidth)
+        var key = takeScratch(2, count: rows * keyWidth)
+        var value = takeScratch(3, count: rows * valueWidth)
+        var attention = takeScratch(4, count: rows * layer.headCount * config.valueHeadSize)
+        var projected = takeScratch(5, count: rows * width)
+        let hidden = weights.feedForwardSize
+        var gate = takeScratch(6, count: rows * hidden)
+        var up = takeScratch(7, count: rows * hidden)
+        defer {
+            scratch = [normed, query, key, value, attention, projected, gate, up]
+            if cachedWeights[index] == nil { spareWeights = weights.arrays }
+        }
 
         states.values.withUnsafeMutableBufferPointer { x in
             let x = x.baseAddress!
@@ -108,7 +128,6 @@ public final class Engine: @unchecked Sendable {
             }
             layer.rope.apply(&query, rows: rows, heads: layer.headCount, headSize: config.headSize, positions: positions)
             layer.rope.apply(&key, rows: rows, heads: layer.kvHeadCount, headSize: config.headSize, positions: positions)
-            for i in query.indices { query[i] *= config.attentionScale }
 
             if let cache {
                 cache.append(layer: index, keys: key, values: value, sequenceCount: sequenceCount, length: sequenceLength,
@@ -126,25 +145,28 @@ public final class Engine: @unchecked Sendable {
                     }
                 }
             }
-            BLAS.multiplyTransposed(attention, weights.output, into: &projected, m: rows, n: width,
-                                    k: layer.headCount * config.valueHeadSize)
+            // Without a post-norm, the projection adds itself to the residual stream inside the GEMM (beta 1).
             if let norm = weights.postAttentionNorm {
+                BLAS.multiplyTransposed(attention, weights.output, into: &projected, m: rows, n: width,
+                                        k: layer.headCount * config.valueHeadSize)
                 Kernels.rmsNormInPlace(&projected, weight: norm, rows: rows, width: width, epsilon: config.rmsEpsilon)
+                Kernels.add(x, projected, count: rows * width)
+            } else {
+                BLAS.multiplyTransposed(attention, weights.output, into: x, m: rows, n: width,
+                                        k: layer.headCount * config.valueHeadSize, beta: 1)
             }
-            Kernels.add(x, projected, count: rows * width)
 
-            let hidden = weights.feedForwardSize
-            var gate = [Float](repeating: 0, count: rows * hidden)
-            var up = [Float](repeating: 0, count: rows * hidden)
             Kernels.rmsNorm(x, weight: weights.feedForwardNorm, into: &normed, rows: rows, width: width, epsilon: config.rmsEpsilon)
             BLAS.multiplyTransposed(normed, weights.gate, into: &gate, m: rows, n: hidden, k: width)
             BLAS.multiplyTransposed(normed, weights.up, into: &up, m: rows, n: hidden, k: width)
             Kernels.gatedActivation(&gate, up, count: rows * hidden, gelu: config.architecture.geluActivation)
-            BLAS.multiplyTransposed(gate, weights.down, into: &projected, m: rows, n: width, k: hidden)
             if let norm = weights.postFeedForwardNorm {
+                BLAS.multiplyTransposed(gate, weights.down, into: &projected, m: rows, n: width, k: hidden)
                 Kernels.rmsNormInPlace(&projected, weight: norm, rows: rows, width: width, epsilon: config.rmsEpsilon)
+                Kernels.add(x, projected, count: rows * width)
+            } else {
+                BLAS.multiplyTransposed(gate, weights.down, into: x, m: rows, n: width, k: hidden, beta: 1)
             }
-            Kernels.add(x, projected, count: rows * width)
         }
     }
 
@@ -179,7 +201,7 @@ public final class Engine: @unchecked Sendable {
                             BLAS.multiplyTransposed(q.baseAddress! + (firstQuery + tileStart) * queryWidth + head * headSize,
                                                     keys + (firstKeyRow + firstKey) * keyWidth + keyColumn,
                                                     into: &scores, m: rows, n: visible, k: headSize,
-                                                    lda: queryWidth, ldb: keyWidth, ldc: visible)
+                                                    lda: queryWidth, ldb: keyWidth, ldc: visible, alpha: config.attentionScale)
                         }
                         scores.withUnsafeMutableBufferPointer { s in
                             for row in 0 ..< rows {
@@ -200,7 +222,7 @@ public final class Engine: @unchecked Sendable {
 
     private func blockWeights(_ index: Int) throws -> BlockWeights {
         if let cached = cachedWeights[index] { return cached }
-        let weights = try BlockWeights(block: model.blocks[index], index: index, config: config)
+        let weights = try BlockWeights(block: model.blocks[index], index: index, config: config, reusing: &spareWeights)
         if cachedBytes + weights.byteCount <= weightCacheBytes {
             cachedWeights[index] = weights
             cachedBytes += weights.byteCount
@@ -219,18 +241,73 @@ public final class Engine: @unchecked Sendable {
         }
     }
 
-    /// −log p(targets[i] | rows[i]) for each chosen row, the rows of each chunk spread over the cores.
+    /// −log p(targets[i] | rows[i]) for each chosen row. The logits are never stored whole: each core takes a
+    /// share of the vocabulary and runs through it in slices of `columns` head rows, folding each slice of
+    /// logits into a running log-sum-exp per row (the largest logit so far and the sum of exponentials
+    /// relative to it) while it is still in cache; the shares are combined at the end.
     public func negativeLogLikelihoods(of states: HiddenStates, rows: [Int], targets: [Int]) throws -> [Double] {
+        let head = try outputHead()
+        let width = config.hiddenSize, vocabulary = head.count / width
+        let norm = try outputNorm()
+        let rowChunk = 512, columns = 512
+        let slices = (vocabulary + columns - 1) / columns
+        let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, slices))
         var result = [Double](repeating: 0, count: rows.count)
-        try result.withUnsafeMutableBufferPointer { out in
-            try forEachLogitsChunk(of: states, rows: rows) { start, count, logits in
-                let vocabulary = logits.count / count
-                Kernels.parallel(count, minimumChunk: 1) { range in
-                    for i in range {
-                        let row = logits.baseAddress! + i * vocabulary
-                        out[start + i] = Kernels.logSumExp(row, count: vocabulary) - Double(row[targets[start + i]])
+        var selected = [Float](repeating: 0, count: min(rowChunk, rows.count) * width)
+        // Per worker and row: the largest logit of its share, Σ exp(logit − that largest), and the target's logit.
+        var maxima = [Float](repeating: 0, count: workers * rowChunk)
+        var sums = [Double](repeating: 0, count: workers * rowChunk)
+        var targetLogits = [Float](repeating: 0, count: rowChunk)
+        for start in stride(from: 0, to: rows.count, by: rowChunk) {
+            let count = min(rowChunk, rows.count - start)
+            states.values.withUnsafeBufferPointer { x in
+                selected.withUnsafeMutableBufferPointer { out in
+                    for i in 0 ..< count {
+                        Kernels.rmsNorm(x.baseAddress! + rows[start + i] * width, weight: norm,
+                                        into: out.baseAddress! + i * width, rows: 1, width: width, epsilon: config.rmsEpsilon)
                     }
                 }
+            }
+            selected.withUnsafeBufferPointer { a in
+                head.withUnsafeBufferPointer { b in
+                    maxima.withUnsafeMutableBufferPointer { maxima in
+                        sums.withUnsafeMutableBufferPointer { sums in
+                            targetLogits.withUnsafeMutableBufferPointer { targetLogits in
+                                let a = a.baseAddress!, b = b.baseAddress!
+                                DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                                    let logits = UnsafeMutablePointer<Float>.allocate(capacity: count * columns)
+                                    defer { logits.deallocate() }
+                                    let maxima = maxima.baseAddress! + worker * rowChunk
+                                    let sums = sums.baseAddress! + worker * rowChunk
+                                    for i in 0 ..< count { maxima[i] = -.infinity; sums[i] = 0 }
+                                    for slice in slices * worker / workers ..< slices * (worker + 1) / workers {
+                                        let first = slice * columns, n = min(columns, vocabulary - first)
+                                        BLAS.multiplyTransposed(a, b + first * width, into: logits, m: count, n: n,
+                                                                k: width, ldc: n, splitting: false)
+                                        for i in 0 ..< count {
+                                            let row = logits + i * n
+                                            let maximum = Kernels.maximum(row, count: n)
+                                            if maximum > maxima[i] {
+                                                sums[i] *= Double(Foundation.exp(maxima[i] - maximum))
+                                                maxima[i] = maximum
+                                            }
+                                            sums[i] += Double(Kernels.sumOfExponentials(row, count: n, shift: maxima[i]))
+                                            let target = targets[start + i]
+                                            if target >= first && target < first + n { targetLogits[i] = row[target - first] }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            for i in 0 ..< count {
+                let maximum = (0 ..< workers).map { maxima[$0 * rowChunk + i] }.max()!
+                let sum = (0 ..< workers).reduce(0.0) {
+                    $0 + sums[$1 * rowChunk + i] * Foundation.exp(Double(maxima[$1 * rowChunk + i] - maximum))
+                }
+                result[start + i] = Double(maximum) + Foundation.log(sum) - Double(targetLogits[i])
             }
         }
         return result
@@ -243,8 +320,7 @@ public final class Engine: @unchecked Sendable {
                                     _ body: (Int, Int, UnsafeBufferPointer<Float>) -> Void) throws {
         let head = try outputHead()
         let width = config.hiddenSize, vocabulary = head.count / width
-        let norm = try config.floats(of: try globalTensor("output_norm.weight"), role: "output_norm.weight", layer: nil,
-                                     name: "output_norm.weight")
+        let norm = try outputNorm()
         let chunk = max(16, min(rows.count, (128 << 20) / (vocabulary * MemoryLayout<Float>.size)))
         var selected = [Float](repeating: 0, count: chunk * width)
         var logits = [Float](repeating: 0, count: chunk * vocabulary)
@@ -263,6 +339,12 @@ public final class Engine: @unchecked Sendable {
                 body(start, count, UnsafeBufferPointer(rebasing: all[0 ..< count * vocabulary]))
             }
         }
+    }
+
+    /// The final RMS norm's weights, in llama.cpp's conventions.
+    private func outputNorm() throws -> [Float] {
+        let name = "output_norm.weight"
+        return try config.floats(of: try globalTensor(name), role: name, layer: nil, name: name)
     }
 
     /// The output projection, tied to the embeddings when the model has no `output.weight`; kept once built.

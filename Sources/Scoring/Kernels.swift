@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// The element-wise and row-wise pieces of the forward pass. Matrix products live in `BLAS`.
@@ -18,12 +19,47 @@ enum Kernels {
         parallel(rows) { range in
             for row in range {
                 let input = x + row * width, output = y + row * width
-                var sum: Float = 0
-                for i in 0 ..< width { sum += input[i] * input[i] }
+                var sums = Vector()
+                var i = 0
+                while i + 8 <= width {
+                    let v = load(input + i)
+                    sums += v * v
+                    i += 8
+                }
+                var sum = sums.sum()
+                while i < width {
+                    sum += input[i] * input[i]
+                    i += 1
+                }
                 let scale = 1 / (sum / Float(width) + epsilon).squareRoot()
-                for i in 0 ..< width { output[i] = input[i] * scale * weight[i] }
+                i = 0
+                while i + 8 <= width {
+                    store(load(input + i) * scale * load(weight + i), output + i)
+                    i += 8
+                }
+                while i < width {
+                    output[i] = input[i] * scale * weight[i]
+                    i += 1
+                }
             }
         }
+    }
+
+    /// The largest of `count` values (−∞ for none).
+    static func maximum(_ x: UnsafePointer<Float>, count: Int) -> Float {
+        var maxima = Vector(repeating: -.infinity)
+        var i = 0
+        while i + 8 <= count {
+            let v = load(x + i)
+            maxima = maxima.replacing(with: v, where: v .> maxima)
+            i += 8
+        }
+        var result = maxima.max()
+        while i < count {
+            result = max(result, x[i])
+            i += 1
+        }
+        return result
     }
 
     static func rmsNormInPlace(_ x: UnsafeMutablePointer<Float>, weight: UnsafePointer<Float>, rows: Int, width: Int,
@@ -43,34 +79,45 @@ enum Kernels {
         }
     }
 
+    typealias Vector = SIMD8<Float>
+
+    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> Vector {
+        UnsafeRawPointer(p).loadUnaligned(as: Vector.self)
+    }
+
+    @inline(__always) static func store(_ v: Vector, _ p: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vector.self)
+    }
+
     /// Gated MLP activation in place: gate[i] = act(gate[i]) * up[i].
     static func gatedActivation(_ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Float>, count: Int,
                                 gelu: Bool) {
         parallel(count, minimumChunk: 4096) { range in
-            for i in range {
-                let g = gate[i]
-                let activated = gelu
-                    ? 0.5 * g * (1 + tanh(0.797_884_56 * g * (1 + 0.044_715 * g * g)))
-                    : g / (1 + exp(-g))
-                gate[i] = activated * up[i]
-            }
+            modelsurgery_gated_activation(gate + range.lowerBound, up + range.lowerBound, range.count, gelu ? 1 : 0)
         }
+    }
+
+    /// Σ exp(x[i] − shift) over `count` values.
+    static func sumOfExponentials(_ x: UnsafePointer<Float>, count: Int, shift: Float) -> Float {
+        modelsurgery_sum_of_exponentials(x, count, shift)
     }
 
     /// Softmax over `row[range]`; entries outside the range (masked positions) become 0.
     static func softmax(_ row: UnsafeMutablePointer<Float>, over range: Range<Int>, width: Int) {
-        var maximum = -Float.infinity
-        for i in range { maximum = max(maximum, row[i]) }
-        var sum: Float = 0
-        for i in range {
-            let e = exp(row[i] - maximum)
-            row[i] = e
-            sum += e
-        }
+        let maximum = Kernels.maximum(row + range.lowerBound, count: range.count)
+        let sum = modelsurgery_exponentials(row + range.lowerBound, range.count, maximum)
         let inverse = 1 / sum
-        for i in range { row[i] *= inverse }
-        for i in 0 ..< range.lowerBound { row[i] = 0 }
-        for i in range.upperBound ..< width { row[i] = 0 }
+        var i = range.lowerBound
+        while i + 8 <= range.upperBound {
+            store(load(row + i) * inverse, row + i)
+            i += 8
+        }
+        while i < range.upperBound {
+            row[i] *= inverse
+            i += 1
+        }
+        (row).update(repeating: 0, count: range.lowerBound)
+        (row + range.upperBound).update(repeating: 0, count: width - range.upperBound)
     }
 
     /// log Σ exp(row).
@@ -78,7 +125,7 @@ enum Kernels {
         var maximum = -Float.infinity
         for i in 0 ..< count { maximum = max(maximum, row[i]) }
         var sum: Double = 0
-        for i in 0 ..< count { sum += Double(exp(row[i] - maximum)) }
+        for i in 0 ..< count { sum += Double(Foundation.exp(row[i] - maximum)) }
         return Double(maximum) + log(sum)
     }
 }
