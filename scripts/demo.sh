@@ -26,5 +26,12 @@ printf '%-10s %s\n' original "$before" pruned "$after"
 
 step "llama.cpp (llama-cpp-python) loads and runs both files"
 "$PY" scripts/llama_run.py "$model" "$pruned" --text "$text" --ctx 128
+folder="$out/$(basename "$pruned" .gguf)-hf"
+step "modelsurgery convert $pruned $folder --dtype bf16   (a Hugging Face folder for transformers, vLLM, MLX)"
+"$MODELSURGERY" convert "$pruned" "$folder" --dtype bf16
+ls -l "$folder"
+after_folder=$("$MODELSURGERY" eval "$folder" --text "$text" --ctx 128)
+printf '%-10s %s
+' folder "$after_folder"
 echo
 echo "scores plot: $out/scores.svg"
