@@ -260,14 +260,7 @@ public final class Engine: @unchecked Sendable {
         var targetLogits = [Float](repeating: 0, count: rowChunk)
         for start in stride(from: 0, to: rows.count, by: rowChunk) {
             let count = min(rowChunk, rows.count - start)
-            states.values.withUnsafeBufferPointer { x in
-                selected.withUnsafeMutableBufferPointer { out in
-                    for i in 0 ..< count {
-                        Kernels.rmsNorm(x.baseAddress! + rows[start + i] * width, weight: norm,
-                                        into: out.baseAddress! + i * width, rows: 1, width: width, epsilon: config.rmsEpsilon)
-                    }
-                }
-            }
+            finalNorm(of: states, rows: rows[start ..< start + count], weight: norm, into: &selected)
             selected.withUnsafeBufferPointer { a in
                 head.withUnsafeBufferPointer { b in
                     maxima.withUnsafeMutableBufferPointer { maxima in
@@ -326,17 +319,23 @@ public final class Engine: @unchecked Sendable {
         var logits = [Float](repeating: 0, count: chunk * vocabulary)
         for start in stride(from: 0, to: rows.count, by: chunk) {
             let count = min(chunk, rows.count - start)
-            states.values.withUnsafeBufferPointer { x in
-                selected.withUnsafeMutableBufferPointer { out in
-                    for i in 0 ..< count {
-                        Kernels.rmsNorm(x.baseAddress! + rows[start + i] * width, weight: norm,
-                                        into: out.baseAddress! + i * width, rows: 1, width: width, epsilon: config.rmsEpsilon)
-                    }
-                }
-            }
+            finalNorm(of: states, rows: rows[start ..< start + count], weight: norm, into: &selected)
             BLAS.multiplyTransposed(selected, head, into: &logits, m: count, n: vocabulary, k: width)
             logits.withUnsafeBufferPointer { all in
                 body(start, count, UnsafeBufferPointer(rebasing: all[0 ..< count * vocabulary]))
+            }
+        }
+    }
+
+    /// The final RMS norm of the chosen rows of `states`, packed one after another into `output`.
+    private func finalNorm(of states: HiddenStates, rows: ArraySlice<Int>, weight: [Float], into output: inout [Float]) {
+        let width = config.hiddenSize
+        states.values.withUnsafeBufferPointer { x in
+            output.withUnsafeMutableBufferPointer { out in
+                for (i, row) in rows.enumerated() {
+                    Kernels.rmsNorm(x.baseAddress! + row * width, weight: weight, into: out.baseAddress! + i * width,
+                                    rows: 1, width: width, epsilon: config.rmsEpsilon)
+                }
             }
         }
     }

@@ -12,6 +12,8 @@ public struct TensorConversion {
     public let vectorsInF32: Bool
     public let model: Model
     public let target: WeightLayout
+    /// Vectors follow the matrices in a folder, whose config states one dtype for the model.
+    private let folderVectorType: ElementType
 
     public static let supportedTypes: [ElementType] = [.f32, .f16, .bf16, .q8_0]
     private static let chunkElements = 1 << 20
@@ -21,18 +23,17 @@ public struct TensorConversion {
         self.target = target
         self.matrixType = matrixType
         self.vectorsInF32 = vectorsInF32
+        folderVectorType = model.allTensors.first { $0.shape.count >= 2 }
+            .map { Self.matrixOutputType(of: $0, matrixType: matrixType) } ?? .f32
     }
 
     /// The type a tensor is written as.
     public func outputType(of tensor: Tensor) -> ElementType {
-        if tensor.shape.count < 2 {
-            // Vectors follow the matrices in a folder, whose config states one dtype for the model.
-            return vectorsInF32 ? .f32 : model.allTensors.first { $0.shape.count >= 2 }.map(matrixOutputType) ?? .f32
-        }
-        return matrixOutputType(of: tensor)
+        if tensor.shape.count < 2 { return vectorsInF32 ? .f32 : folderVectorType }
+        return Self.matrixOutputType(of: tensor, matrixType: matrixType)
     }
 
-    private func matrixOutputType(of tensor: Tensor) -> ElementType {
+    private static func matrixOutputType(of tensor: Tensor, matrixType: ElementType?) -> ElementType {
         let floats: Set<ElementType> = [.f32, .f16, .bf16]
         let type = matrixType ?? (floats.contains(tensor.type) ? tensor.type : .f32)
         // Q8_0 needs whole blocks per row; llama.cpp's converter falls back to F16 otherwise.

@@ -119,16 +119,15 @@ public enum HuggingFace {
         if let source = model.origin.folder, fromFolder {
             try copyCompanionFiles(from: source, to: output)
             let config = HuggingFaceConfig.updated(try readJSON(source.appendingPathComponent(configFileName)), for: model)
-            try writeText(config.serialized(.pythonIndented) + "\n", to: output.url(for: configFileName))
+            try writeJSON(config, to: output.url(for: configFileName))
         } else {
             let dtype = dtypeName ?? tensors.first { $0.shape.count == 2 }.map { torchName(of: $0.type) } ?? "float32"
             let config = try HuggingFaceConfig.config(for: model, dtype: dtype)
-            try writeText(config.serialized(.pythonIndented) + "\n", to: output.url(for: configFileName))
+            try writeJSON(config, to: output.url(for: configFileName))
             for (name, contents) in try HuggingFaceTokenizer.files(from: model.metadata, file: folder.path) {
-                try Data(contents).write(to: output.url(for: name))
+                try write(contents, to: output.url(for: name))
             }
-            try writeText(generationConfig(for: model).serialized(.pythonIndented) + "\n",
-                          to: output.url(for: "generation_config.json"))
+            try writeJSON(generationConfig(for: model), to: output.url(for: "generation_config.json"))
         }
         let limit = maxShardBytes ?? sourceShardLimit(of: model)
         let safetensorsMetadata = fromFolder
@@ -162,10 +161,7 @@ public enum HuggingFace {
     }
 
     private static func generationConfig(for model: Model) -> JSONValue {
-        var members: [(key: String, value: JSONValue)] = [("_from_model_config", .bool(true))]
-        for (name, suffix) in [("bos_token_id", "bos_token_id"), ("eos_token_id", "eos_token_id"), ("pad_token_id", "padding_token_id")] {
-            if let id = model.metadata["tokenizer.ggml.\(suffix)"]?.int { members.append((name, .integer(id))) }
-        }
+        let members = [("_from_model_config", JSONValue.bool(true))] + HuggingFaceConfig.specialTokenIDs(of: model)
         return .object(members.sorted { $0.key < $1.key })
     }
 
@@ -178,9 +174,14 @@ public enum HuggingFace {
         }
     }
 
-    private static func writeText(_ text: String, to url: URL) throws {
+    /// As transformers writes its JSON files: `json.dumps(indent=2)` and a final newline.
+    private static func writeJSON(_ value: JSONValue, to url: URL) throws {
+        try write(Array((value.serialized(.pythonIndented) + "\n").utf8), to: url)
+    }
+
+    private static func write(_ bytes: [UInt8], to url: URL) throws {
         do {
-            try Data(text.utf8).write(to: url)
+            try Data(bytes).write(to: url)
         } catch {
             throw FormatError.output(file: url.path, problem: error.localizedDescription)
         }

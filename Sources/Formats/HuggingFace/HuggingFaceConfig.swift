@@ -91,7 +91,7 @@ enum HuggingFaceConfig {
 
     /// Sliding-window attention is on unless the config turns it off (Qwen2's `use_sliding_window`).
     private static func usesSlidingWindow(_ config: JSONValue) -> Bool {
-        config["use_sliding_window"]?.bool ?? true
+        config["use_sliding_window"]?.boolValue ?? true
     }
 
     /// RoPE settings, written as `rope_theta`/`rope_scaling` before transformers 5 and as `rope_parameters`
@@ -185,9 +185,7 @@ enum HuggingFaceConfig {
             members.append(("rope_scaling", .null))
         }
         members.append(("vocab_size", .integer(model.hyperParameters.vocabularySize ?? 0)))
-        for (name, suffix) in [("bos_token_id", "bos_token_id"), ("eos_token_id", "eos_token_id"), ("pad_token_id", "padding_token_id")] {
-            if let id = metadata["tokenizer.ggml.\(suffix)"]?.int { members.append((name, .integer(id))) }
-        }
+        members += specialTokenIDs(of: model)
         if let name = metadata["general.name"]?.string { members.append(("_name_or_path", .string(name))) }
         let hasQueryBias = model.blocks.first?.tensor("attn_q.bias") != nil
         switch arch {
@@ -208,6 +206,12 @@ enum HuggingFaceConfig {
         }
         let config = JSONValue.object(members.sorted { $0.key < $1.key })
         return config.setting(provenanceKey, provenance(of: model))
+    }
+
+    /// `bos_token_id`, `eos_token_id` and `pad_token_id` from the GGUF tokenizer keys, where present.
+    static func specialTokenIDs(of model: Model) -> [(key: String, value: JSONValue)] {
+        [("bos_token_id", "bos_token_id"), ("eos_token_id", "eos_token_id"), ("pad_token_id", "padding_token_id")]
+            .compactMap { name, suffix in model.metadata["tokenizer.ggml.\(suffix)"]?.int.map { (name, .integer($0)) } }
     }
 
     /// `sliding_attention`/`full_attention` per block, for models whose blocks differ.

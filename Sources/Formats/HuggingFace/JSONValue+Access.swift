@@ -9,8 +9,6 @@ extension JSONValue {
         return Double(literal)
     }
 
-    var bool: Bool? { if case .bool(let flag) = self { flag } else { nil } }
-
     var isNull: Bool { if case .null = self { true } else { false } }
 
     /// A Float the way Python prints a float32 value widened to double and rounded back (`1e-06`, `10000.0`).
