@@ -2,12 +2,16 @@
 """`make bench` (scoring part): wall time, tokens/s and peak RSS of `modelsurgery score`.
 
 Targets:
-  1. SmolLM2-135M (models/SmolLM2-135M-Instruct.Q4_1.gguf), 32×128 calibration tokens, default criteria:
-     wall time (median of --runs), tokens/s = 4096 / wall, peak RSS. Then once with `--criterion all,loo`
-     (leave-one-out reruns n(n+1)/2 block passes).
+  1. SmolLM2-135M (models/SmolLM2-135M-Instruct.Q4_1.gguf), 32×128 calibration tokens, default criteria,
+     `--refine 0` (the streaming pass alone): wall time (median of --runs), tokens/s = 4096 / wall, peak RSS.
+     Then once with `--criterion all,loo` (leave-one-out reruns n(n+1)/2 block passes), and once with
+     `--criterion simdiff` and the default set refinement (up to 64 calibration-NLL evaluations, each rerunning
+     the blocks from the first one a swap changes): its cost per evaluation against the streaming pass.
   2. A synthetic 7B-shaped llama GGUF (random Q4_0 weights; 32 blocks, embedding 4096, 32 heads, 8 KV heads
      of 128, feed-forward 11008, SmolLM2's tokenizer so --calib text tokenizes, vocab 49152), scored with
-     16×128 tokens and `--criterion simdiff`: wall time and peak RSS, which must stay under 20 GB.
+     16×128 tokens, `--criterion simdiff --refine 0`: wall time and peak RSS, which must stay under 20 GB.
+     Refinement adds up to 2 × (blocks + 1) copies of the hidden states (the accepted and the candidate set's
+     block inputs); the script prints that bound next to the measured peak.
 
 Calibration text: data/held-out.txt (about 1k tokens) is concatenated --calib-repeat times (default 8) into a
 temporary file, so there are at least 32×127 body tokens; the script checks calibrationTokens in the JSON.
@@ -25,9 +29,9 @@ Reproduce:
   .venv/bin/python scripts/bench_scoring.py --generate bench-out/synthetic-7b-q4_0.gguf   # generator only
   # by hand:
   .build-sbench/release/modelsurgery score models/SmolLM2-135M-Instruct.Q4_1.gguf --calib CALIB \\
-      --samples 32 --seq-len 128 --count 8 --json
+      --samples 32 --seq-len 128 --count 8 --refine 0 --json
   .build-sbench/release/modelsurgery score bench-out/synthetic-7b-q4_0.gguf --calib CALIB \\
-      --samples 16 --seq-len 128 --count 8 --criterion simdiff --json
+      --samples 16 --seq-len 128 --count 8 --criterion simdiff --refine 0 --json
 """
 import argparse
 import json
@@ -176,7 +180,7 @@ def load() -> str:
 def run_score(binary: Path, model: Path, calib: Path, samples: int, extra: list[str], log: Path) -> dict:
     """One `score --json` run: wall time, peak RSS (ru_maxrss, KiB on Linux) and the parsed report."""
     command = [str(binary), "score", str(model), "--calib", str(calib), "--samples", str(samples),
-               "--seq-len", "128", "--count", "8", "--json", *extra]
+               "--seq-len", "128", "--count", "8", "--json", *(extra if "--refine" in extra else [*extra, "--refine", "0"])]
     with open(log, "w") as stderr, tempfile.TemporaryFile() as stdout:
         started = time.perf_counter()
         child = subprocess.Popen(command, stdout=stdout, stderr=stderr)
@@ -247,6 +251,18 @@ def main() -> int:
                              "spread": "1 run", "rss": loo["rss"], "load": f"{before} → {load()}", "runs": 1})
                 print(f"SmolLM2 (all,loo): {loo['wall']:.2f} s once ({blocks} + {blocks * (blocks + 1) // 2} block passes, "
                       f"{loo['wall'] / wall:.1f}× the streaming pass), peak RSS {loo['rss'] / MB:.0f} MB")
+
+            before = load()
+            refined = run_score(args.binary, SMOLLM2, calib, 32, ["--criterion", "simdiff", "--refine", "64"],
+                                OUT / "score-smollm2-refine.log")
+            refinement = refined["report"]["selections"][0]["refinement"]
+            per_evaluation = (refined["wall"] - wall) / refinement["evaluations"]
+            rows.append({"target": "SmolLM2-135M Q4_1, refined", "tokens": refined["tokens"], "wall": refined["wall"],
+                         "spread": "1 run", "rss": refined["rss"], "load": f"{before} → {load()}", "runs": 1})
+            print(f"SmolLM2 (simdiff, refined): {refined['wall']:.2f} s once, {refinement['evaluations']} evaluations, "
+                  f"{per_evaluation:.2f} s each ({per_evaluation / wall:.2f}× the streaming pass), peak RSS "
+                  f"{refined['rss'] / MB:.0f} MB; calibration NLL {refinement['startNLL']:.4f} → {refinement['calibrationNLL']:.4f}, "
+                  f"removes {refinement['removed']} (unrefined {refinement['start']})")
 
         if not args.skip_synthetic:
             need = synthetic_bytes() + GB

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Compare block-importance criteria by what matters: the held-out perplexity of the pruned model.
 
-Scores MODEL once (`modelsurgery score --criterion all,loo[,greedy] --json`), derives SimDiff variants from the
-same measurements for every count asked for, prunes the blocks each one picks, and evaluates every pruned model
-on a held-out text that calibration never saw. Prints a markdown table per count.
+Scores MODEL once (`modelsurgery score --criterion all,loo[,greedy] --refine 0 --json`), derives SimDiff variants
+from the same measurements for every count asked for, prunes the blocks each one picks, and evaluates every pruned
+model on a held-out text that calibration never saw. Prints a markdown table per count. With --refined, it also
+runs `score --count K` with the default set refinement for the criteria named and adds their sets.
 
   .venv/bin/python scripts/compare_criteria.py models/SmolLM2-135M-Instruct.Q4_1.gguf --count 4,6,8,10,12
 
@@ -152,6 +153,7 @@ def main() -> None:
     parser.add_argument("--ctx", default="256")
     parser.add_argument("--calib", action="append", default=[])
     parser.add_argument("--greedy", action="store_true", help="also run SLEB-style greedy removal (slow)")
+    parser.add_argument("--refined", help="criteria to also run with the default set refinement, e.g. simdiff,cosine")
     parser.add_argument("--scores", help="reuse (or, if missing, save) the score report in this JSON file")
     parser.add_argument("--cache", help="reuse (and extend) held-out perplexities in this JSON file")
     parser.add_argument("--search", action="store_true", help="also search for the best set on half of the text")
@@ -165,7 +167,7 @@ def main() -> None:
     if args.scores and os.path.exists(args.scores):
         report = json.load(open(args.scores))
     else:
-        report = run_json("score", args.model, "--count", str(counts[0]), "--criterion", criteria, *calib)
+        report = run_json("score", args.model, "--count", str(counts[0]), "--criterion", criteria, "--refine", "0", *calib)
         if args.scores:
             json.dump(report, open(args.scores, "w"))
     blocks = len(report["blocks"])
@@ -183,6 +185,14 @@ def main() -> None:
         sets = {name: lowest(values, count) for name, values in importance.items()}
         sets.update({name: removed for name, removed in shipped.items() if len(removed) == count})
         sets.update({f"simdiff {name}": removed for name, removed in variants(report, count).items()})
+        if args.refined:
+            key = f"refined {count} {args.refined}"
+            if key not in report:
+                refined = run_json("score", args.model, "--count", str(count), "--criterion", args.refined, *calib)
+                report[key] = {s["criterion"]: s["removed"] for s in refined["selections"]}
+                if args.scores:
+                    json.dump(report, open(args.scores, "w"))
+            sets.update({f"{name}, refined": removed for name, removed in report[key].items()})
         print(f"### remove {count} of {blocks}\n\n| criterion | removed blocks | held-out perplexity |\n|---|---|---|")
         for name, removed in sets.items():
             print(f"| {name} | {','.join(map(str, removed))} | {evaluate(removed, args.heldout):.2f} |", flush=True)

@@ -13,10 +13,10 @@ step() { printf '\n== %s\n' "$*"; }
 step "modelsurgery inspect $model"
 "$MODELSURGERY" inspect "$model" | head -11
 
-step "modelsurgery score $model --count 8 --plot $out/scores.svg   (self-calibration: no data set needed)"
-"$MODELSURGERY" score "$model" --count 8 --plot "$out/scores.svg"
+step "modelsurgery score $model --count 8 --refine 0 --plot $out/scores.svg   (self-calibration: no data set needed; each criterion's own set)"
+"$MODELSURGERY" score "$model" --count 8 --refine 0 --plot "$out/scores.svg"
 
-step "modelsurgery prune $model $pruned --ratio 0.25"
+step "modelsurgery prune $model $pruned --ratio 0.25   (simdiff's set, refined by calibration NLL)"
 "$MODELSURGERY" prune "$model" "$pruned" --ratio 0.25
 
 step "modelsurgery eval, before and after, on $text (not used for calibration)"

@@ -8,7 +8,9 @@ struct Prune: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Remove decoder blocks, renumber the rest and write a smaller, valid model.",
         discussion: """
-        Name the blocks (--layers, --keep; numbered from 0, lists like 3,5,20-23), or let scoring choose them         (--ratio or --count, with --criterion and a calibration text, or self-calibration without one).
+        Name the blocks (--layers, --keep; numbered from 0, lists like 3,5,20-23), or let scoring choose them \
+        (--ratio or --count, with --criterion and a calibration text, or self-calibration without one); the \
+        criterion's set is then refined by the pruned model's calibration NLL (--refine, 0 to skip).
         """)
 
     @Argument(help: "The model to prune: a GGUF file (for a split one, its first shard) or a Hugging Face folder.")
@@ -82,7 +84,8 @@ struct Prune: ParsableCommand {
                                  warnings: result.warnings,
                                  criterion: scoringRun.map { _ in criterion.rawValue },
                                  calibration: scoringRun?.calibration.source,
-                                 reasons: scoringRun.map { Self.reasons(removal.removed, $0) } ?? [])
+                                 reasons: scoringRun.map { Self.reasons(removal.removed, $0) } ?? [],
+                                 refinement: scoringRun?.selections.first?.refinement)
         print(json ? Format.json(report) : report.text)
     }
 }
@@ -108,6 +111,10 @@ extension BlockRemoval.Result {
         if criterion == .simdiff { model.metadata["modelsurgery.simdiff_lambda"] = .float32(Float(run.lambda)) }
         model.metadata["modelsurgery.calibration"] = .string(MetadataString(run.calibration.source))
         model.metadata["modelsurgery.calibration_tokens"] = .uint32(UInt32(run.calibration.tokenCount))
+        if let refinement = run.selections.first?.refinement {
+            model.metadata["modelsurgery.refine_evaluations"] = .uint32(UInt32(refinement.evaluations))
+            model.metadata["modelsurgery.calibration_nll"] = .float32(Float(refinement.calibrationNLL))
+        }
         return BlockRemoval.Result(model: model, warnings: warnings)
     }
 }
@@ -126,11 +133,12 @@ struct PruneReport: Encodable {
     let criterion: String?
     let calibration: String?
     let reasons: [String]
+    let refinement: SetRefinement.Result?
 
     var text: String {
         let ratio = bytesBefore > 0 ? Double(bytesAfter) / Double(bytesBefore) : 1
         let chosenBy = criterion.map { " (chosen by \($0) on \(calibration ?? "?"))" } ?? ""
-        let why = reasons.isEmpty ? "" : reasons.map { "  " + $0 }.joined(separator: "\n") + "\n"
+        let why = (reasons + [refinement?.summary].compactMap { $0 }).map { "  " + $0 + "\n" }.joined()
         return """
         removed \(removed.count) of \(originalBlocks) blocks\(chosenBy): \(removed.map(String.init).joined(separator: ","))
         \(why)

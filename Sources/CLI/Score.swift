@@ -8,7 +8,9 @@ struct Score: ParsableCommand {
         abstract: "Score every block's importance on calibration text (SimDiff and baselines).",
         discussion: """
         Criteria: \(Criterion.allCases.map { "\($0.rawValue) (\($0.summary))" }.joined(separator: "; ")). \
-        'all' means the criteria of the single streaming pass; loo and greedy rerun the model and are opt-in.
+        'all' means the criteria of the single streaming pass; loo and greedy rerun the model and are opt-in. \
+        With --ratio or --count, each ranking criterion's set is refined by the pruned model's calibration NLL \
+        (--refine; 0 shows each criterion's own set, and is much faster).
         """)
 
     @Argument(help: "The model (GGUF; for a split model, its first shard).")
@@ -93,15 +95,24 @@ struct ScoringRun {
         let selector = BlockSelector(count: removeCount ?? 1, protected: protected, simDiff: SimDiff(lambda: lambda))
         var selections: [BlockSelection] = []
         // Removal sets only mean something for a given count.
-        for criterion in criteria where removeCount != nil {
-            if criterion == .greedy, let removeCount {
+        for criterion in criteria {
+            guard let removeCount else { break }
+            if criterion == .greedy {
                 let greedyProgress = ProgressLine(label: "greedy removal", counting: .steps)
                 let order = try ModelFiles.naming(path) {
                     try scorer.greedyRemoval(count: removeCount, protected: protected) { greedyProgress.update(done: $0, total: $1) }
                 }
                 greedyProgress.finish()
                 selections.append(BlockSelection(criterion: .greedy, importance: nil, removed: order.sorted()))
-            } else if let selection = selector.select(criterion, scores: scores) {
+            } else if var selection = selector.select(criterion, scores: scores) {
+                let refinement = SetRefinement(budget: options.refineBudget(removing: removeCount))
+                if refinement.budget > 0 && selection.importance != nil {
+                    let refineProgress = ProgressLine(label: "refining the \(criterion.rawValue) set by calibration NLL", counting: .steps)
+                    selection = try ModelFiles.naming(path) {
+                        try refinement.refine(selection, scorer: scorer, protected: protected) { refineProgress.update(done: $0, total: $1) }
+                    }
+                    refineProgress.finish()
+                }
                 selections.append(selection)
             }
         }
@@ -161,8 +172,10 @@ struct ScoreReport: Encodable {
             lines.append("")
             lines.append("removing \(removeCount) of \(blocks.count) blocks" + (protected.isEmpty ? "" : " (protected: \(protected.map(String.init).joined(separator: ",")))"))
             for selection in selections {
-                lines.append("  " + selection.criterion.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)
-                    + selection.removed.map(String.init).joined(separator: ","))
+                var line = "  " + selection.criterion.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)
+                    + selection.removed.map(String.init).joined(separator: ",")
+                if let refinement = selection.refinement { line += "  (\(refinement.summary))" }
+                lines.append(line)
             }
         } else {
             lines.append("")
@@ -173,3 +186,11 @@ struct ScoreReport: Encodable {
 }
 
 extension Criterion: ExpressibleByArgument {}
+
+extension SetRefinement.Result {
+    /// Where the refinement started and what it gained, for reports.
+    var summary: String {
+        let origin = start == removed ? "the criterion's own set kept" : "refined from \(start.map(String.init).joined(separator: ","))"
+        return String(format: "%@; calibration NLL %.4f -> %.4f, %d evaluations", origin, startNLL, calibrationNLL, evaluations)
+    }
+}

@@ -21,12 +21,19 @@ struct ScoringOptions: ParsableArguments {
     /// A fixed λ, or nil for `--lambda search`.
     var fixedLambda: Double? { lambda == "search" ? nil : Double(lambda) }
 
+    @Option(help: ArgumentHelp("Refine each criterion's removal set by the pruned model's calibration NLL, swapping near-tied blocks, with at most this many evaluations; 0 keeps the criterion's own set.", valueName: "evaluations"))
+    var refine: Int?
+
+    /// Evaluations `--refine` allows: by default 8 per block removed.
+    func refineBudget(removing count: Int) -> Int { refine ?? 8 * count }
+
     @Option(help: "Blocks never removed: first, last, indices or ranges (e.g. first,last or 0-1), or none.")
     var protect = "none"
 
     func validate() throws {
         guard samples >= 1 else { throw ValidationError("--samples must be at least 1") }
         guard seqLen >= 8 else { throw ValidationError("--seq-len must be at least 8") }
+        if let refine, refine < 0 { throw ValidationError("--refine must be 0 or more evaluations") }
         guard lambda == "search" || (Double(lambda).map { $0 >= 0 } ?? false) else {
             throw ValidationError("--lambda must be a number ≥ 0 or 'search'")
         }

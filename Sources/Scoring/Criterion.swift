@@ -26,11 +26,14 @@ public struct BlockSelection: Codable, Sendable {
     /// One value per block; nil for `greedy` and `angular`, which choose sets rather than rank blocks.
     public let importance: [Double]?
     public let removed: [Int]
+    /// How the criterion's own set was refined by calibration NLL, when it was.
+    public let refinement: SetRefinement.Result?
 
-    public init(criterion: Criterion, importance: [Double]?, removed: [Int]) {
+    public init(criterion: Criterion, importance: [Double]?, removed: [Int], refinement: SetRefinement.Result? = nil) {
         self.criterion = criterion
         self.importance = importance
         self.removed = removed
+        self.refinement = refinement
     }
 }
 

@@ -137,3 +137,41 @@ struct MetricsGoldenTests {
         #expect(scores.runAngular.count == (golden["runAngular"] as! [Double]).count)
     }
 }
+
+/// The set search reuses the hidden states before the first block a swap changes; every NLL it reports must
+/// equal a fresh pass over the pruned model, and it must find the best set where it can see them all.
+struct SetRefinementTests {
+    static func scorer() throws -> BlockScorer {
+        let engine = try EngineParityTests.engine("tiny-llama")
+        let tokens = (EngineParityTests.golden["tiny-llama"]!["prompts"] as! [[String: Any]])[0]["tokens"] as! [Int]
+        let calibration = Calibration(sequences: [Array(tokens.prefix(16)), Array(tokens.suffix(16))], source: "test")
+        return BlockScorer(engine: engine, calibration: calibration)
+    }
+
+    @Test func findsTheBestSingleBlockFromTheWorstStart() throws {
+        let scorer = try Self.scorer()
+        let loo = try scorer.measure(runLength: 1, leaveOneOut: true).leaveOneOutNLL!
+        let blocks = Array(loo.indices)
+        let worst = blocks.max { loo[$0] < loo[$1] }!, best = blocks.min { loo[$0] < loo[$1] }!
+        let result = try SetRefinement(extra: blocks.count, budget: 100)
+            .run(start: [worst], importance: loo, scorer: scorer, protected: [])
+        #expect(result.removed == [best])
+        #expect(abs(result.startNLL - loo[worst]) < 1e-9)
+        #expect(abs(result.calibrationNLL - loo[best]) < 1e-9)
+    }
+
+    @Test func reportedNLLIsAFreshPassAndNeverWorse() throws {
+        let scorer = try Self.scorer()
+        let blockCount = scorer.engine.blockCount
+        let importance = (0 ..< blockCount).map { Double(blockCount - $0) } // the last blocks look least important
+        let start = [blockCount - 2, blockCount - 1]
+        let result = try SetRefinement(extra: blockCount, budget: 50)
+            .run(start: start, importance: importance, scorer: scorer, protected: [0])
+        let fresh = try scorer.negativeLogLikelihood(keeping: (0 ..< blockCount).filter { !result.removed.contains($0) })
+        #expect(abs(result.calibrationNLL - fresh) < 1e-9)
+        #expect(result.calibrationNLL <= result.startNLL)
+        #expect(result.removed.count == 2 && !result.removed.contains(0))
+        let startFresh = try scorer.negativeLogLikelihood(keeping: Array(0 ..< blockCount - 2))
+        #expect(abs(result.startNLL - startFresh) < 1e-9)
+    }
+}

@@ -88,3 +88,28 @@ def test_lambda_search_picks_and_records_lambda(calib, tmp_path):
 def test_bad_lambda_is_refused(tmp_path):
     result = run("prune", MODEL, tmp_path / "out.gguf", "--count", "1", "--lambda", "lots")
     assert result.returncode != 0 and "--lambda" in result.stderr
+
+
+def test_prune_refines_by_default_and_records_it(calib, tmp_path):
+    out = tmp_path / "out.gguf"
+    result = run_ok("prune", MODEL, out, "--count", "2", "--calib", calib, "--samples", "2", "--seq-len", "32", "--json")
+    refinement = json.loads(result.stdout)["refinement"]
+    assert refinement["calibrationNLL"] <= refinement["startNLL"]
+    assert 1 <= refinement["evaluations"] <= 16      # 8 per block removed by default
+    kv = read(out).kv
+    assert kv["modelsurgery.refine_evaluations"] == refinement["evaluations"]
+    assert sorted(kv["modelsurgery.removed_blocks"]) == refinement["removed"]
+
+
+def test_refine_zero_keeps_the_criterions_own_set(calib):
+    args = ("score", MODEL, "--calib", calib, "--samples", "2", "--seq-len", "32", "--count", "2", "--json")
+    plain = json.loads(run_ok(*args, "--criterion", "cosine", "--refine", "0").stdout)["selections"][0]
+    refined = json.loads(run_ok(*args, "--criterion", "cosine", "--refine", "6").stdout)["selections"][0]
+    assert "refinement" not in plain or plain["refinement"] is None
+    assert refined["refinement"]["start"] == plain["removed"]
+    assert refined["refinement"]["evaluations"] <= 6
+
+
+def test_negative_refine_is_refused(tmp_path):
+    result = run("prune", MODEL, tmp_path / "out.gguf", "--count", "1", "--refine", "-1")
+    assert result.returncode != 0 and "--refine" in result.stderr
