@@ -15,19 +15,11 @@ from pathlib import Path
 import llama_cpp
 import numpy as np
 
+from compact_json import compact_json
+
 HERE = Path(__file__).resolve().parent
 # max |llama.cpp - transformers| / (max - min of transformers' logits over the sequence), per file type.
 TOLERANCE = {"f32": 1e-3, "bf16": 2e-2, "q8_0": 5e-2}
-
-
-def compact_json(value, indent: str = "") -> str:
-    inner = indent + " "
-    if isinstance(value, dict) and value:
-        items = [f"{inner}{json.dumps(k)}: {compact_json(v, inner)}" for k, v in value.items()]
-        return "{\n" + ",\n".join(items) + "\n" + indent + "}"
-    if isinstance(value, list) and any(isinstance(x, (dict, list)) for x in value):
-        return "[\n" + ",\n".join(inner + compact_json(x, inner) for x in value) + "\n" + indent + "]"
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def main() -> int:

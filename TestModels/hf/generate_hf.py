@@ -42,6 +42,8 @@ from tokenizers import Regex, decoders, models, normalizers, pre_tokenizers, pro
 from transformers import (AutoModelForCausalLM, Gemma3ForCausalLM, Gemma3TextConfig, GemmaTokenizerFast,
                           LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM)
 
+from compact_json import compact_json
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 CORPUS = ROOT / "data/held-out.txt"
@@ -280,17 +282,6 @@ def tokenizer_view(tok, model_name: str) -> dict:
     specials = {k: {"token": getattr(tok, k), "id": getattr(tok, k + "_id")}
                 for k in ["bos_token", "eos_token", "pad_token", "unk_token"] if getattr(tok, k) is not None}
     return {"size": len(tok), "special": specials, "strings": strings}
-
-
-def compact_json(value, indent: str = "") -> str:
-    """JSON with one line per list of numbers or strings (readable diffs, small file); UTF-8."""
-    inner = indent + " "
-    if isinstance(value, dict) and value:
-        items = [f"{inner}{json.dumps(k)}: {compact_json(v, inner)}" for k, v in value.items()]
-        return "{\n" + ",\n".join(items) + "\n" + indent + "}"
-    if isinstance(value, list) and any(isinstance(x, (dict, list)) for x in value):
-        return "[\n" + ",\n".join(inner + compact_json(x, inner) for x in value) + "\n" + indent + "]"
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 # ---------------------------------------------------------------------------------------------- GGUF
