@@ -1,44 +1,62 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// Data flows one way: file → Formats → Graph (the common model) → Engine → Scoring → Surgery → Formats → file.
+// Graph ← Tensors ← {Formats, Engine} ← Scoring; Surgery needs only Graph and Tensors; the CLI joins them.
 let package = Package(
     name: "modelsurgery",
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "modelsurgery", targets: ["modelsurgery"]),
-        .library(name: "ModelSurgery", targets: ["Graph", "Formats", "Surgery", "Scoring"]),
+        .library(name: "ModelSurgery", targets: ["Graph", "Tensors", "Formats", "Engine", "Scoring", "Surgery"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
+        // The common model: metadata, global tensors, ordered blocks with tensors by role; no format, no arithmetic.
         .target(name: "Graph"),
+        // Element decoding and encoding (ggml quantizations, F16/BF16/Q8_0) and tensor payloads; no model knowledge.
+        .target(name: "Tensors", dependencies: ["Graph"]),
         // copy_file_range, which Swift's Glibc module does not expose.
         .target(name: "CFileCopy"),
+        // One folder per format (reader and writer together) and the pieces they share in Common/.
+        .target(name: "Formats", dependencies: ["Graph", "Tensors", "CFileCopy"]),
         // Element-wise kernels built for AVX-512 / AVX2 / SSE2 and chosen at load time (target_clones).
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2"], .when(configuration: .debug))]),
-        .target(name: "Formats", dependencies: ["Graph", "CFileCopy"]),
-        .target(name: "Surgery", dependencies: ["Graph", "Formats", "Scoring"]),
         // OpenBLAS through pkg-config on Linux (Debian: libopenblas-dev); Accelerate on macOS.
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        // What runs a model: tokenizers, kernels, the forward pass, perplexity.
         .target(
-            name: "Scoring",
-            dependencies: ["Graph", "CKernels", .target(name: "CBLAS", condition: .when(platforms: [.linux]))],
+            name: "Engine",
+            dependencies: ["Graph", "Tensors", "CKernels", .target(name: "CBLAS", condition: .when(platforms: [.linux]))],
             // Kernels hand unsafe buffer pointers to concurrentPerform workers over disjoint ranges, which
             // Swift 6's Sendable checking cannot express; the module keeps Swift 5 mode for that.
             // The engine's loops are optimized in debug builds too, so the parity tests run in seconds.
             swiftSettings: [.swiftLanguageMode(.v5), .unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
+        // Calibration, block measurements, criteria and removal-set search.
+        .target(
+            name: "Scoring",
+            dependencies: ["Graph", "Engine"],
+            swiftSettings: [.swiftLanguageMode(.v5), .unsafeFlags(["-O"], .when(configuration: .debug))]
+        ),
+        // Plans and applies changes to a model: block removal, per-layer roles, tensor conversion.
+        .target(name: "Surgery", dependencies: ["Graph", "Tensors"]),
         .executableTarget(
             name: "modelsurgery",
             dependencies: [
-                "Graph", "Formats", "Surgery", "Scoring",
+                "Graph", "Tensors", "Formats", "Engine", "Scoring", "Surgery",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/CLI"
         ),
-        .testTarget(name: "FormatsTests", dependencies: ["Formats", "Graph"]),
-        .testTarget(name: "SurgeryTests", dependencies: ["Surgery", "Formats", "Graph"]),
-        .testTarget(name: "ScoringTests", dependencies: ["Scoring", "Formats", "Graph", "Surgery"]),
+        // Shared by the test targets: the repository's folders, found once.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors", "Formats", "Graph", "TestSupport"]),
+        .testTarget(name: "FormatsTests", dependencies: ["Formats", "Graph", "Tensors", "TestSupport"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Formats", "Graph", "Tensors", "Surgery", "TestSupport"]),
+        .testTarget(name: "ScoringTests", dependencies: ["Scoring", "Engine", "Formats", "Graph", "TestSupport"]),
+        .testTarget(name: "SurgeryTests", dependencies: ["Surgery", "Formats", "Graph", "TestSupport"]),
     ]
 )

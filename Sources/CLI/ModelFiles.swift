@@ -1,9 +1,11 @@
+import Engine
 import Foundation
 import Formats
 import Graph
 import Scoring
 import Surgery
 import ArgumentParser
+import Tensors
 
 /// A problem with what the user asked for, named with the file it concerns.
 struct UsageError: Error, CustomStringConvertible {
@@ -31,7 +33,9 @@ enum ModelFiles {
     static func naming<T>(_ file: String, _ body: () throws -> T) throws -> T {
         do {
             return try body()
-        } catch let error as ScoringError {
+        } catch let error as EngineError {
+            throw UsageError(file: file, problem: error.description)
+        } catch let error as TensorError {
             throw UsageError(file: file, problem: error.description)
         } catch let error as SurgeryError {
             throw UsageError(file: file, problem: error.description)

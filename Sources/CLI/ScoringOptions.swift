@@ -1,4 +1,5 @@
 import ArgumentParser
+import Engine
 import Foundation
 import Graph
 import Scoring
@@ -79,7 +80,7 @@ struct ScoringOptions: ParsableArguments {
         }
         do {
             return try Calibration.fromTexts(texts, tokenizer: tokenizer, count: samples, length: seqLen)
-        } catch ScoringError.textTooShort(let tokens, let needed) {
+        } catch EngineError.textTooShort(let tokens, let needed) {
             throw UsageError(file: calib.joined(separator: ", "),
                              problem: "calibration text has \(tokens) tokens, fewer than one sequence of \(needed) (--seq-len \(seqLen))")
         }

@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 
 /// What a block does to the hidden states, averaged over every calibration token, from the block's own

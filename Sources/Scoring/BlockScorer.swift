@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 
 /// Everything scoring learns from one streaming pass over the calibration tokens.

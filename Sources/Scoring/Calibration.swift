@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 
 /// The token sequences a model is scored on: `count` sequences of `length` tokens each.
@@ -22,7 +23,7 @@ public struct Calibration: Sendable {
         var stream: [Int] = []
         for (_, text) in texts { stream += tokenizer.encode(text, addSpecial: false) }
         let fitting = min(count, stream.count / body)
-        guard fitting > 0 else { throw ScoringError.textTooShort(tokens: stream.count, needed: body) }
+        guard fitting > 0 else { throw EngineError.textTooShort(tokens: stream.count, needed: body) }
         let sequences = (0 ..< fitting).map { index in
             (bos.map { [$0] } ?? []) + stream[index * body ..< (index + 1) * body]
         }
@@ -35,7 +36,7 @@ public struct Calibration: Sendable {
     public static func selfGenerated(engine: Engine, tokenizer: any Tokenizer, count: Int, length: Int,
                                      temperature: Float = 1.0, topK: Int = 50, seed: UInt64 = 0x5EED,
                                      progress: ((Int, Int) -> Void)? = nil) throws -> Calibration {
-        guard let start = tokenizer.bosID ?? tokenizer.eosID else { throw ScoringError.missingMetadata("tokenizer.ggml.bos_token_id") }
+        guard let start = tokenizer.bosID ?? tokenizer.eosID else { throw EngineError.missingMetadata("tokenizer.ggml.bos_token_id") }
         var generator = SplitMix64(seed: seed)
         var sequences = Array(repeating: [start], count: count)
         let cache = KeyValueCache(blockCount: engine.blockCount, sequenceCount: count, capacity: length)

@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 
 /// A way of choosing which blocks to remove.

@@ -1,3 +1,4 @@
+import Engine
 /// `--lambda search`: a ternary search over SimDiff's λ for the removal set whose pruned model has the lowest
 /// calibration NLL. Sets are piecewise constant in λ, so each distinct set is measured once and the best
 /// point seen anywhere in the search wins.

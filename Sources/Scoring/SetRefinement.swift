@@ -1,3 +1,4 @@
+import Engine
 /// Refines a removal set by the calibration NLL of the pruned model: starting from a criterion's set, swap one
 /// removed block for one kept block of a small pool of near-ties (the blocks the criterion ranks least
 /// important), keep the first swap that lowers the NLL, and repeat until no swap helps or the budget is spent.

@@ -1,6 +1,5 @@
-import Formats
 import Graph
-import Scoring
+import Tensors
 
 /// Converting a model's tensors to another element type and value layout as a writer streams them:
 /// dequantize, move between llama.cpp's and transformers' conventions, encode. Tensors whose values do not

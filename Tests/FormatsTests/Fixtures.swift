@@ -1,11 +1,9 @@
 import Foundation
+import TestSupport
 
 /// Paths of the committed fixtures written by `TestModels/generate.py` with the reference gguf package.
 enum Fixtures {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("TestModels")
-
-    static func url(_ name: String) -> URL { root.appendingPathComponent(name) }
+    static func url(_ name: String) -> URL { Repository.testModel(name) }
 
     /// What gguf.GGUFReader read from each fixture (`expected.json`).
     nonisolated(unsafe) static let expected: [String: Any] = {
@@ -15,9 +13,5 @@ enum Fixtures {
 
     static var expectedFiles: [String: [String: Any]] { expected["files"] as! [String: [String: Any]] }
 
-    static func temporaryDirectory() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("modelsurgery-tests-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
-    }
+    static func temporaryDirectory() throws -> URL { try Repository.temporaryDirectory() }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Graph
 import Testing
 @testable import Formats
+import TestSupport
 
 struct GGUFWriterTests {
     static let singleFiles = Fixtures.expectedFiles.keys.filter { !$0.hasPrefix("split/") }.sorted()
@@ -58,8 +59,7 @@ struct GGUFWriterTests {
 struct RealModelRewriteTests {
     @Test(arguments: ["SmolLM2-135M-Instruct.Q4_1.gguf", "gemma-3-270m-q4_k_m.gguf"])
     func rewritesByteIdentical(name: String) throws {
-        let source = Fixtures.root.deletingLastPathComponent().appendingPathComponent("models/\(name)")
-        try #require(FileManager.default.fileExists(atPath: source.path), "\(source.path) is missing: run `make models`")
+        let source = try Repository.downloadedModel(name)
         let model = try GGUF.readModel(at: source)
         guard case .encodedArray(let tokens)? = model.metadata["tokenizer.ggml.tokens"] else {
             Issue.record("the vocabulary should stay encoded")

@@ -1,5 +1,6 @@
 import Foundation
 import Graph
+import Tensors
 import Testing
 @testable import Formats
 

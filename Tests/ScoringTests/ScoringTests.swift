@@ -3,6 +3,8 @@ import Graph
 import Testing
 @testable import Formats
 @testable import Scoring
+import Engine
+import TestSupport
 
 struct BlockMeasurementTests {
     let rows = 3, width = 4
@@ -85,8 +87,8 @@ struct SelectionTests {
 /// its measurements agree with the per-block inputs and outputs it reports.
 struct BlockStreamingTests {
     @Test func streamingMeasurementsMatchAFullPass() throws {
-        let engine = try EngineParityTests.engine("tiny-llama")
-        let tokens = (EngineParityTests.golden["tiny-llama"]!["prompts"] as! [[String: Any]])[0]["tokens"] as! [Int]
+        let engine = try tinyLlama()
+        let tokens = EngineGolden.firstPromptTokens("tiny-llama")
         let calibration = Calibration(sequences: [Array(tokens.prefix(16)), Array(tokens.suffix(16))], source: "test")
         let scores = try BlockScorer(engine: engine, calibration: calibration).measure(runLength: 2, leaveOneOut: true)
 
@@ -105,7 +107,7 @@ struct BlockStreamingTests {
     }
 
     @Test func selfCalibrationIsReproducible() throws {
-        let engine = try EngineParityTests.engine("tiny-llama")
+        let engine = try tinyLlama()
         let tokenizer = try Tokenizers.make(from: engine.model.metadata)
         let a = try Calibration.selfGenerated(engine: engine, tokenizer: tokenizer, count: 2, length: 12)
         let b = try Calibration.selfGenerated(engine: engine, tokenizer: tokenizer, count: 2, length: 12)
@@ -117,9 +119,9 @@ struct BlockStreamingTests {
 /// (TestModels/generate_metrics_golden.py, itself checked against llama.cpp's logits).
 struct MetricsGoldenTests {
     @Test func streamingMetricsMatchNumpy() throws {
-        let url = EngineParityTests.root.appendingPathComponent("TestModels/metrics-golden.json")
+        let url = Repository.testModel("metrics-golden.json")
         let golden = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
-        let engine = try EngineParityTests.engine("tiny-llama")
+        let engine = try tinyLlama()
         let calibration = Calibration(sequences: golden["sequences"] as! [[Int]], source: "golden")
         let scores = try BlockScorer(engine: engine, calibration: calibration)
             .measure(runLength: golden["runLength"] as! Int)
@@ -142,8 +144,8 @@ struct MetricsGoldenTests {
 /// equal a fresh pass over the pruned model, and it must find the best set where it can see them all.
 struct SetRefinementTests {
     static func scorer() throws -> BlockScorer {
-        let engine = try EngineParityTests.engine("tiny-llama")
-        let tokens = (EngineParityTests.golden["tiny-llama"]!["prompts"] as! [[String: Any]])[0]["tokens"] as! [Int]
+        let engine = try tinyLlama()
+        let tokens = EngineGolden.firstPromptTokens("tiny-llama")
         let calibration = Calibration(sequences: [Array(tokens.prefix(16)), Array(tokens.suffix(16))], source: "test")
         return BlockScorer(engine: engine, calibration: calibration)
     }
@@ -174,4 +176,9 @@ struct SetRefinementTests {
         let startFresh = try scorer.negativeLogLikelihood(keeping: Array(0 ..< blockCount - 2))
         #expect(abs(result.startNLL - startFresh) < 1e-9)
     }
+}
+
+/// The engine on TestModels/tiny-llama.gguf, the model the scoring goldens were made with.
+func tinyLlama() throws -> Engine {
+    try Engine(model: GGUF.readModel(at: EngineGolden.modelFile("tiny-llama")))
 }

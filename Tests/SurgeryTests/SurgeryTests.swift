@@ -3,12 +3,10 @@ import Graph
 import Testing
 @testable import Formats
 @testable import Surgery
-
-private let testModels = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent().appendingPathComponent("TestModels")
+import TestSupport
 
 private func fixture(_ name: String) throws -> Model {
-    try GGUF.readModel(at: testModels.appendingPathComponent(name))
+    try GGUF.readModel(at: Repository.testModel(name))
 }
 
 struct LayerSelectionTests {

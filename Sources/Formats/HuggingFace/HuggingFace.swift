@@ -1,5 +1,6 @@
 import Foundation
 import Graph
+import Tensors
 
 /// Hugging Face model folders (config.json, safetensors weights, tokenizer files) read into the common model
 /// and written back. The model takes GGUF's tensor names and metadata keys, so scoring and surgery treat both

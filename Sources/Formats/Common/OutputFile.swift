@@ -6,6 +6,7 @@ import Darwin
 import CFileCopy
 import Foundation
 import Graph
+import Tensors
 
 /// Temporary files being written right now, so an interrupted run can remove them on its way out.
 public enum PendingOutputs {
@@ -132,3 +133,24 @@ private let systemWrite = Glibc.write
 #elseif canImport(Darwin)
 private let systemWrite = Darwin.write
 #endif
+
+extension OutputFile {
+    /// Appends a tensor's bytes: copied from its mapping, or taken from its producer and counted.
+    func write(_ payload: TensorPayload, of tensor: String, through buffer: UnsafeMutableRawBufferPointer) throws {
+        switch payload {
+        case .bytes(let bytes):
+            try copy(bytes, through: buffer)
+        case .produced(let byteCount, let produce):
+            var written = 0
+            func mismatch(_ count: String) -> FormatError {
+                .output(file: target.path, problem: "tensor '\(tensor)' produced \(count) bytes, expected \(byteCount)")
+            }
+            try produce { chunk in
+                guard written + chunk.count <= byteCount else { throw mismatch("more than \(byteCount)") }
+                try write(chunk)
+                written += chunk.count
+            }
+            guard written == byteCount else { throw mismatch("\(written)") }
+        }
+    }
+}

@@ -27,7 +27,7 @@ public struct PerplexityEvaluation: Sendable {
                     progress: ((_ stepsDone: Int, _ steps: Int) -> Void)? = nil) throws -> Result {
         var windowCount = tokens.count / context
         if let maxWindows { windowCount = min(windowCount, maxWindows) }
-        guard windowCount > 0 else { throw ScoringError.textTooShort(tokens: tokens.count, needed: context) }
+        guard windowCount > 0 else { throw EngineError.textTooShort(tokens: tokens.count, needed: context) }
         let windows = (0 ..< windowCount).map { index -> [Int] in
             var window = Array(tokens[index * context ..< (index + 1) * context])
             if let bos { window[0] = bos }

@@ -1,5 +1,6 @@
 import Foundation
 import Graph
+import Tensors
 
 /// Reading GGUF files (single or split) into the common model, and writing the model back.
 public enum GGUF {

@@ -29,7 +29,7 @@ public enum Dequantizer {
     }
 
     /// The whole tensor as Float in ggml memory order (row after row, ne[0] elements per row).
-    /// Throws ScoringError.unsupportedTensorType(tensor: name, type: type.name) for types it cannot decode.
+    /// Throws TensorError.unsupportedType(tensor: name, type: type.name) for types it cannot decode.
     /// Large tensors are decoded in parallel over rows (DispatchQueue.concurrentPerform), using both cores.
     public static func floats(of tensor: Tensor, name: String) throws -> [Float] {
         try floats(of: tensor, name: name, parallelFrom: 1 << 16)
@@ -44,11 +44,11 @@ public enum Dequantizer {
     /// `floats(of:name:)`, decoded into an array taken from `spare` when one of the right count is there
     /// (removed from it, so uniquely owned): weights that stream block after block then land in memory that
     /// is already mapped instead of fresh pages, whose faults cost more than the decoding.
-    static func floats(of tensor: Tensor, name: String, parallelFrom threshold: Int = 1 << 16,
+    package static func floats(of tensor: Tensor, name: String, parallelFrom threshold: Int = 1 << 16,
                        reusing spare: inout [[Float]]) throws -> [Float] {
         let type = tensor.type
         guard supports(type) else {
-            throw ScoringError.unsupportedTensorType(tensor: name, type: type.name)
+            throw TensorError.unsupportedType(tensor: name, type: type.name)
         }
         let count = tensor.elementCount
         let rowLength = tensor.shape.first ?? 1

@@ -22,10 +22,10 @@ struct BPETokenizer: Tokenizer {
     init(metadata: Metadata) throws {
         let pre = metadata["tokenizer.ggml.pre"]?.string
         guard let preTokenizer = PreTokenizer(named: pre) else {
-            throw ScoringError.unsupportedPreTokenizer(pre ?? "")
+            throw EngineError.unsupportedPreTokenizer(pre ?? "")
         }
         guard let mergeValues = metadata["tokenizer.ggml.merges"]?.array else {
-            throw ScoringError.missingMetadata("tokenizer.ggml.merges")
+            throw EngineError.missingMetadata("tokenizer.ggml.merges")
         }
         let vocabulary = try Vocabulary(metadata: metadata, kind: .bpe, defaultAddBOS: preTokenizer.addsBOSByDefault)
         self.vocabulary = vocabulary

@@ -2,24 +2,13 @@ import Foundation
 import Graph
 import Testing
 @testable import Formats
-@testable import Scoring
+@testable import Engine
+import TestSupport
 
 /// The engine against llama.cpp's own outputs (TestModels/engine-golden.json, made by generate_engine_golden.py).
 struct EngineParityTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
-    nonisolated(unsafe) static let golden: [String: [String: Any]] = {
-        let data = try! Data(contentsOf: root.appendingPathComponent("TestModels/engine-golden.json"))
-        let json = try! JSONSerialization.jsonObject(with: data) as! [String: Any]
-        return json["models"] as! [String: [String: Any]]
-    }()
-
     static func engine(_ name: String) throws -> Engine {
-        let file = root.appendingPathComponent(golden[name]!["file"] as! String)
-        guard FileManager.default.fileExists(atPath: file.path) else {
-            throw ScoringError.missingTensor("model file \(file.path) (run `make models`)")
-        }
-        return try Engine(model: GGUF.readModel(at: file))
+        try Engine(model: GGUF.readModel(at: EngineGolden.modelFile(name)))
     }
 
     /// llama.cpp multiplies quantized weights with activations quantized to 8 bits (and takes GELU from an
@@ -30,7 +19,7 @@ struct EngineParityTests {
     func logitsMatchLlamaCpp(model name: String) throws {
         let engine = try Self.engine(name)
         var agreement = LogitAgreement()
-        for prompt in Self.golden[name]!["prompts"] as! [[String: Any]] {
+        for prompt in EngineGolden.models[name]!["prompts"] as! [[String: Any]] {
             let positions = prompt["positions"] as! [[String: Any]]
             try agreement.compare(engine: engine, tokens: prompt["tokens"] as! [Int], with: positions) { position in
                 let values = position["logits"] as! [Double]
@@ -48,7 +37,7 @@ struct EngineParityTests {
     @Test(arguments: ["smollm2", "gemma3"])
     func perplexityMatchesLlamaCpp(model name: String) throws {
         let engine = try Self.engine(name)
-        let reference = Self.golden[name]!["perplexity"] as! [String: Any]
+        let reference = EngineGolden.models[name]!["perplexity"] as! [String: Any]
         let tokens = reference["tokens"] as! [Int]
         let bos = engine.model.metadata["tokenizer.ggml.add_bos_token"]?.bool == true
             ? engine.model.metadata["tokenizer.ggml.bos_token_id"]?.int : nil
@@ -95,7 +84,7 @@ struct KeyValueCacheTests {
     @Test(arguments: ["tiny-llama", "tiny-gemma3"])
     func incrementalRunMatchesFullPass(model name: String) throws {
         let engine = try EngineParityTests.engine(name)
-        let tokens = ((EngineParityTests.golden[name]!["prompts"] as! [[String: Any]])[0]["tokens"] as! [Int])
+        let tokens = EngineGolden.firstPromptTokens(name)
         func logits(of states: HiddenStates, rows: [Int]) throws -> [[Float]] {
             var all: [[Float]] = []
             try engine.forEachLogits(of: states, rows: rows) { _, row in all.append(Array(row)) }

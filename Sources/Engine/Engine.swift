@@ -1,5 +1,6 @@
 import Foundation
 import Graph
+import Tensors
 
 /// Runs a model on the CPU one block at a time: embed a batch, run block i on the hidden states of every
 /// token, apply the head. Each block's weights are dequantized when it runs and freed after, so memory
@@ -47,14 +48,14 @@ public final class Engine: @unchecked Sendable {
         for (name, tensor) in model.globalTensors.map({ ($0.name, $0) })
             + model.blocks.enumerated().flatMap({ index, block in block.tensors.map { ("blk.\(index).\($0.name)", $0) } })
             where !Dequantizer.supports(tensor.type) {
-            throw ScoringError.unsupportedTensorType(tensor: name, type: tensor.type.name)
+            throw TensorError.unsupportedType(tensor: name, type: tensor.type.name)
         }
     }
 
     public var blockCount: Int { model.blocks.count }
 
     private func globalTensor(_ name: String) throws -> Tensor {
-        guard let tensor = model.globalTensors.first(where: { $0.name == name }) else { throw ScoringError.missingTensor(name) }
+        guard let tensor = model.globalTensors.first(where: { $0.name == name }) else { throw EngineError.missingTensor(name) }
         return tensor
     }
 
@@ -63,7 +64,7 @@ public final class Engine: @unchecked Sendable {
         let table = try globalTensor("token_embd.weight")
         let width = config.hiddenSize
         guard Dequantizer.supports(table.type) else {
-            throw ScoringError.unsupportedTensorType(tensor: table.name, type: table.type.name)
+            throw TensorError.unsupportedType(tensor: table.name, type: table.type.name)
         }
         let length = sequences.first?.count ?? 0
         precondition(sequences.allSatisfy { $0.count == length }, "sequences must have equal length")

@@ -1,21 +1,19 @@
 import Foundation
 import Testing
-@testable import Scoring
+@testable import Tensors
 import Formats
 import Graph
+import TestSupport
 
 /// `TestModels/quants.gguf` (one 4 × 256 tensor per type, named after it) and the float32 values
 /// gguf-py's `gguf.quants.dequantize` gives for them (`quants-expected.bin`), both written by
 /// `TestModels/generate_quants.py`.
 private enum QuantFixture {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("TestModels")
-
     /// Read only after it is opened.
-    nonisolated(unsafe) static let file: GGUFFile = try! GGUFFile(url: root.appendingPathComponent("quants.gguf"))
+    nonisolated(unsafe) static let file: GGUFFile = try! GGUFFile(url: Repository.testModel("quants.gguf"))
 
     static let expected: [Float] = {
-        let data = try! Data(contentsOf: root.appendingPathComponent("quants-expected.bin"))
+        let data = try! Data(contentsOf: Repository.testModel("quants-expected.bin"))
         return data.withUnsafeBytes { raw in
             (0 ..< data.count / 4).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
         }
@@ -118,7 +116,7 @@ struct DequantizationTests {
         let data = TensorBytes(file: bytes.file, offset: bytes.offset, count: ElementType.iq2_XXS.bytesPerBlock)
         let tensor = Tensor(name: "ffn_down.weight", shape: [256, 1], type: .iq2_XXS, data: data, ordinal: 0)
         #expect(!Dequantizer.supports(.iq2_XXS))
-        #expect(throws: ScoringError.unsupportedTensorType(tensor: "blk.3.ffn_down.weight", type: "IQ2_XXS")) {
+        #expect(throws: TensorError.unsupportedType(tensor: "blk.3.ffn_down.weight", type: "IQ2_XXS")) {
             try Dequantizer.floats(of: tensor, name: "blk.3.ffn_down.weight")
         }
         #expect(!Dequantizer.supports(.i32))

@@ -30,7 +30,7 @@ struct Vocabulary: Sendable {
     /// where a key is absent (`defaultAddBOS` depends on the pre-tokenizer too).
     init(metadata: Metadata, kind: Kind, defaultAddBOS: Bool) throws {
         guard let tokenValues = metadata["tokenizer.ggml.tokens"]?.array else {
-            throw ScoringError.missingMetadata("tokenizer.ggml.tokens")
+            throw EngineError.missingMetadata("tokenizer.ggml.tokens")
         }
         let texts: [[UInt8]] = tokenValues.enumerated().map { id, value in
             if case .string(let s) = value, !s.bytes.isEmpty { return s.bytes }

@@ -2,13 +2,14 @@ import Foundation
 import Graph
 import Testing
 @testable import Formats
-@testable import Scoring
+@testable import Engine
 import Surgery
+import TestSupport
 
 /// The engine on Hugging Face folders against transformers' own logits (TestModels/hf/golden.json, made by
 /// TestModels/hf/generate_hf.py): whole models, and models pruned by us, written as a folder and read back.
 struct HuggingFaceEngineTests {
-    static let fixtures = EngineParityTests.root.appendingPathComponent("TestModels/hf")
+    static let fixtures = Repository.testModel("hf")
     nonisolated(unsafe) static let golden: [String: Any] = {
         let data = try! Data(contentsOf: fixtures.appendingPathComponent("golden.json"))
         return try! JSONSerialization.jsonObject(with: data) as! [String: Any]

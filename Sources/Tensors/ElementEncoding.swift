@@ -2,8 +2,8 @@ import Graph
 
 /// Float values encoded as F32, F16, BF16 or Q8_0, bit for bit as the reference tools encode them:
 /// numpy's `astype(float16)`, torch's round-to-nearest-even bfloat16, and gguf-py's Q8_0 quantizer.
-enum ElementEncoding {
-    static func encode(_ values: some Collection<Float>, as type: ElementType,
+package enum ElementEncoding {
+    package static func encode(_ values: some Collection<Float>, as type: ElementType,
                        append: (UnsafeRawBufferPointer) throws -> Void) throws {
         switch type {
         case .f32:
@@ -20,14 +20,14 @@ enum ElementEncoding {
     }
 
     /// Round to nearest even on the upper 16 bits; NaN stays a quiet NaN.
-    static func bfloat16Bits(_ value: Float) -> UInt16 {
+    package static func bfloat16Bits(_ value: Float) -> UInt16 {
         if value.isNaN { return 0x7FC0 }
         let bits = value.bitPattern
         return UInt16(truncatingIfNeeded: (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) >> 16)
     }
 
     /// gguf-py's `Q8_0.quantize_blocks`: d = max|x| / 127 stored as F16, q = x · (1/d) rounded half away from zero.
-    static func q8_0(_ values: [Float]) -> [UInt8] {
+    package static func q8_0(_ values: [Float]) -> [UInt8] {
         let blockSize = ElementType.q8_0.blockSize
         precondition(values.count % blockSize == 0)
         var bytes = [UInt8]()

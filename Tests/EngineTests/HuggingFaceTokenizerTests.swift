@@ -2,7 +2,8 @@ import Foundation
 import Formats
 import Graph
 import Testing
-@testable import Scoring
+@testable import Engine
+import TestSupport
 
 /// GGUF tokenizer keys → tokenizer.json → GGUF keys on the real models, checked against llama.cpp's ids
 /// (TestModels/tokenizer-golden.json): Hugging Face's `tokenizers` library encoding our tokenizer.json, and our
@@ -23,13 +24,10 @@ struct HuggingFaceTokenizerTests {
     }
 
     /// Hugging Face's tokenizers library on our tokenizer.json gives llama.cpp's ids. Needs MODELSURGERY_PYTHON
-    /// (a Python with `tokenizers`, e.g. .venv/bin/python); without it the test says so and passes.
+    /// (a Python with `tokenizers`, which `make test` sets); without it the test fails.
     @Test(arguments: Golden.caseNames)
     func huggingFaceEncodesLikeLlamaCpp(case name: String) throws {
-        guard let python = ProcessInfo.processInfo.environment["MODELSURGERY_PYTHON"] else {
-            print("skipped: set MODELSURGERY_PYTHON to a Python with the tokenizers package to run \(name)")
-            return
-        }
+        let python = try Repository.python()
         let (_, files) = try Self.files(forCase: name)
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("modelsurgery-hf-tokenizer-\(name)-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -37,15 +35,15 @@ struct HuggingFaceTokenizerTests {
         for (fileName, contents) in files { try Data(contents).write(to: folder.appendingPathComponent(fileName)) }
 
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [Golden.root.appendingPathComponent("Tests/interop/hf_tokenizer_ids.py").path, folder.path,
-                             Golden.root.appendingPathComponent("TestModels/tokenizer-golden.json").path]
+        process.executableURL = python
+        process.arguments = [Repository.url("Tests/interop/hf_tokenizer_ids.py").path, folder.path,
+                             Repository.testModel("tokenizer-golden.json").path]
         let output = Pipe()
         process.standardOutput = output
         try process.run()
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        try #require(process.terminationStatus == 0, "\(python) failed on \(name)")
+        try #require(process.terminationStatus == 0, "\(python.path) failed on \(name)")
         let found = try JSONDecoder().decode([[Int]].self, from: data)
 
         let expected = try #require(Golden.golden.cases[name]).ids
@@ -100,7 +98,7 @@ struct HuggingFaceTokenizerTests {
 struct HuggingFaceTokenizerFixtureTests {
     static let folder: URL = {
         if let path = ProcessInfo.processInfo.environment["MODELSURGERY_HF_FIXTURES"] { return URL(fileURLWithPath: path) }
-        return TokenizerTests.root.appendingPathComponent("TestModels/hf")
+        return Repository.testModel("hf")
     }()
 
     static let names = ["tiny-llama-hf", "tiny-qwen2-hf", "tiny-gemma3-hf"]

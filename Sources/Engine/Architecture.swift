@@ -1,4 +1,5 @@
 import Graph
+import Tensors
 
 /// How one supported architecture differs from the plain llama block. A new architecture is a new entry here
 /// (plus its own block code only if it needs more than these switches).
@@ -29,7 +30,7 @@ struct Architecture: Sendable {
 
     static func named(_ name: String) throws -> Architecture {
         guard let architecture = supported.first(where: { $0.name == name }) else {
-            throw ScoringError.unsupportedArchitecture(name, supported: supported.map(\.name))
+            throw EngineError.unsupportedArchitecture(name, supported: supported.map(\.name))
         }
         return architecture
     }
@@ -61,7 +62,7 @@ struct EngineConfig: Sendable {
         let metadata = model.metadata
         func value(_ suffix: String) -> MetadataValue? { metadata[model.key(suffix)] }
         func required(_ suffix: String) throws -> Int {
-            guard let number = value(suffix)?.int else { throw ScoringError.missingMetadata(model.key(suffix)) }
+            guard let number = value(suffix)?.int else { throw EngineError.missingMetadata(model.key(suffix)) }
             return number
         }
         /// A per-layer integer, stated once for all layers or as an array.

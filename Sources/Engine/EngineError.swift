@@ -1,6 +1,5 @@
 /// What stops the engine from running a model. Each description is one line naming what to fix.
-public enum ScoringError: Error, CustomStringConvertible, Equatable {
-    case unsupportedTensorType(tensor: String, type: String)
+public enum EngineError: Error, CustomStringConvertible, Equatable {
     case unsupportedArchitecture(String, supported: [String])
     case unsupportedTokenizer(model: String)
     case unsupportedPreTokenizer(String)
@@ -11,8 +10,6 @@ public enum ScoringError: Error, CustomStringConvertible, Equatable {
 
     public var description: String {
         switch self {
-        case let .unsupportedTensorType(tensor, type):
-            "tensor '\(tensor)' has type \(type), which the engine cannot dequantize"
         case let .unsupportedArchitecture(name, supported):
             "architecture '\(name)' is not supported by the engine (supported: \(supported.joined(separator: ", ")))"
         case let .unsupportedTokenizer(model):

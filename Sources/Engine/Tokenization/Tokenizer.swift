@@ -20,10 +20,10 @@ public protocol Tokenizer: Sendable {
 
 public enum Tokenizers {
     /// Builds the tokenizer the metadata describes (tokenizer.ggml.model, .pre, .tokens, .scores, .token_type, .merges, bos/eos ids, add_bos_token ...).
-    /// Throws ScoringError.unsupportedTokenizer(model:) for other models.
+    /// Throws EngineError.unsupportedTokenizer(model:) for other models.
     public static func make(from metadata: Metadata) throws -> any Tokenizer {
         guard let model = metadata["tokenizer.ggml.model"]?.string else {
-            throw ScoringError.missingMetadata("tokenizer.ggml.model")
+            throw EngineError.missingMetadata("tokenizer.ggml.model")
         }
         switch model {
         case "gpt2":
@@ -31,7 +31,7 @@ public enum Tokenizers {
         case "llama":
             return try SentencePieceTokenizer(metadata: metadata)
         default:
-            throw ScoringError.unsupportedTokenizer(model: model)
+            throw EngineError.unsupportedTokenizer(model: model)
         }
     }
 }

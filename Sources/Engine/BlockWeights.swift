@@ -1,4 +1,5 @@
 import Graph
+import Tensors
 
 /// One block's weights dequantized to Float, held only while that block runs.
 struct BlockWeights {
@@ -23,7 +24,7 @@ struct BlockWeights {
     /// Dequantizes the block, into arrays taken from `spare` where their counts match (see `Dequantizer.floats`).
     init(block: Block, index: Int, config: EngineConfig, reusing spare: inout [[Float]]) throws {
         func load(_ role: String) throws -> [Float] {
-            guard let tensor = block.tensor(role) else { throw ScoringError.missingTensor("blk.\(index).\(role)") }
+            guard let tensor = block.tensor(role) else { throw EngineError.missingTensor("blk.\(index).\(role)") }
             return try config.floats(of: tensor, role: role, layer: index, name: "blk.\(index).\(role)", reusing: &spare)
         }
         func optional(_ role: String) throws -> [Float]? {

@@ -1,5 +1,6 @@
 import Foundation
 import Graph
+import Tensors
 
 /// Lays a model out as one or more GGUF files and streams them to disk.
 ///

@@ -1,5 +1,6 @@
 import Foundation
 import Graph
+import Tensors
 
 /// Writes tensors as safetensors files, as the reference writes them: header JSON with `__metadata__` first,
 /// then the tensors in the order given with contiguous `data_offsets`, the header padded with spaces to a

@@ -1,5 +1,5 @@
 import Testing
-@testable import Scoring
+@testable import Engine
 
 struct BLASTests {
     @Test func matchesANaiveProduct() {

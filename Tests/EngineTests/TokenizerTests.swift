@@ -2,7 +2,8 @@ import Foundation
 import Formats
 import Graph
 import Testing
-@testable import Scoring
+@testable import Engine
+import TestSupport
 
 /// The tokenizers against llama.cpp's own ids (TestModels/tokenizer-golden.json, made by
 /// TestModels/generate_tokenizer_golden.py with llama-cpp-python).
@@ -19,21 +20,8 @@ struct TokenizerTests {
         let cases: [String: Case]
     }
 
-    struct MissingModel: Error, CustomStringConvertible {
-        let path: String
-        var description: String { "\(path) is missing: run `make models` to fetch it" }
-    }
-
-    static let root: URL = {
-        var url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        while !FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) {
-            url.deleteLastPathComponent()
-        }
-        return url
-    }()
-
     static let golden: Golden = {
-        let data = try! Data(contentsOf: root.appendingPathComponent("TestModels/tokenizer-golden.json"))
+        let data = try! Data(contentsOf: Repository.testModel("tokenizer-golden.json"))
         return try! JSONDecoder().decode(Golden.self, from: data)
     }()
 
@@ -44,10 +32,8 @@ struct TokenizerTests {
     static let metadata: [String: Result<Metadata, any Error>] = {
         var result: [String: Result<Metadata, any Error>] = [:]
         for path in Set(golden.cases.values.map(\.model)) {
-            let url = root.appendingPathComponent(path)
             result[path] = Result {
-                guard FileManager.default.fileExists(atPath: url.path) else { throw MissingModel(path: path) }
-                return try GGUF.readModel(at: url).metadata
+                try GGUF.readModel(at: Repository.existing(Repository.url(path), fetchedBy: "make models")).metadata
             }
         }
         return result
@@ -104,14 +90,14 @@ struct TokenizerTests {
     @Test func unknownModelIsRefused() throws {
         var metadata = try Self.metadata(forCase: "smollm2")
         metadata["tokenizer.ggml.model"] = .string("t5")
-        #expect(throws: ScoringError.unsupportedTokenizer(model: "t5")) { try Tokenizers.make(from: metadata) }
+        #expect(throws: EngineError.unsupportedTokenizer(model: "t5")) { try Tokenizers.make(from: metadata) }
     }
 
     @Test func unknownPreTokenizerIsRefused() throws {
         // llama.cpp refuses to load a gpt2 vocabulary whose tokenizer.ggml.pre it does not know.
         var metadata = try Self.metadata(forCase: "smollm2")
         metadata["tokenizer.ggml.pre"] = .string("no-such-pre")
-        #expect(throws: ScoringError.self) { try Tokenizers.make(from: metadata) }
+        #expect(throws: EngineError.self) { try Tokenizers.make(from: metadata) }
     }
 
     @Test func missingPreTokenizerIsLlamaCppsDefault() throws {
@@ -142,7 +128,7 @@ struct TokenizerTests {
     }
 
     @Test func heldOutTextRoundTrips() throws {
-        let text = try String(contentsOf: Self.root.appendingPathComponent("data/held-out.txt"), encoding: .utf8)
+        let text = try String(contentsOf: Repository.url("data/held-out.txt"), encoding: .utf8)
         for name in ["smollm2", "gemma3"] {
             let tokenizer = try Tokenizers.make(from: Self.metadata(forCase: name))
             let ids = tokenizer.encode(text, addSpecial: false)
