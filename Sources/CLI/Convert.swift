@@ -51,7 +51,7 @@ struct Convert: ParsableCommand {
         let target: WeightLayout = format == .gguf ? .llamaCpp : .transformers
         var converted = model
         // transformers states each layer's attention type; llama.cpp may derive it from a period.
-        if format == .safetensors { SlidingWindowRule.makeExplicit(in: &converted) } else { SlidingWindowRule.removeIfDefault(in: &converted) }
+        if format == .safetensors { LayerRoles.makeSlidingWindowExplicit(in: &converted) } else { LayerRoles.removeSlidingWindowIfDefault(in: &converted) }
         var conversion: TensorConversion?
         if model.layout != target || elementType != nil || (format == .safetensors && OutputFormat(of: model) == .gguf) {
             conversion = TensorConversion(model: model, to: target, matrixType: elementType, vectorsInF32: format == .gguf)

@@ -72,9 +72,9 @@ struct InspectReport: Encodable {
         name = model.metadata["general.name"]?.string
         blockCount = hyper.blockCount
         hiddenSize = hyper.hiddenSize
-        headCount = hyper.headCount
-        headCountKV = hyper.headCountKV
-        feedForwardLength = hyper.feedForwardLength
+        headCount = hyper.headCount.values
+        headCountKV = hyper.headCountKV.values
+        feedForwardLength = hyper.feedForwardLength.values
         vocabularySize = hyper.vocabularySize
         contextLength = hyper.contextLength
         parameters = model.parameterCount

@@ -12,20 +12,13 @@ struct Architecture: Sendable {
     let scalesEmbeddings: Bool
     /// Extra RMS norms after attention and after the MLP, before each residual add.
     let postNorms: Bool
-    /// llama.cpp's default sliding-window period when the model uses sliding-window attention.
-    let slidingWindowPeriod: Int?
 
     static let supported: [Architecture] = [
-        Architecture(name: "llama", pairing: .adjacent, geluActivation: false, scalesEmbeddings: false, postNorms: false,
-                     slidingWindowPeriod: nil),
-        Architecture(name: "mistral", pairing: .adjacent, geluActivation: false, scalesEmbeddings: false, postNorms: false,
-                     slidingWindowPeriod: nil),
-        Architecture(name: "qwen2", pairing: .halves, geluActivation: false, scalesEmbeddings: false, postNorms: false,
-                     slidingWindowPeriod: nil),
-        Architecture(name: "qwen3", pairing: .halves, geluActivation: false, scalesEmbeddings: false, postNorms: false,
-                     slidingWindowPeriod: nil),
-        Architecture(name: "gemma3", pairing: .halves, geluActivation: true, scalesEmbeddings: true, postNorms: true,
-                     slidingWindowPeriod: 6),
+        Architecture(name: "llama", pairing: .adjacent, geluActivation: false, scalesEmbeddings: false, postNorms: false),
+        Architecture(name: "mistral", pairing: .adjacent, geluActivation: false, scalesEmbeddings: false, postNorms: false),
+        Architecture(name: "qwen2", pairing: .halves, geluActivation: false, scalesEmbeddings: false, postNorms: false),
+        Architecture(name: "qwen3", pairing: .halves, geluActivation: false, scalesEmbeddings: false, postNorms: false),
+        Architecture(name: "gemma3", pairing: .halves, geluActivation: true, scalesEmbeddings: true, postNorms: true),
     ]
 
     static func named(_ name: String) throws -> Architecture {
@@ -59,55 +52,38 @@ struct EngineConfig: Sendable {
 
     init(model: Model) throws {
         let architecture = try Architecture.named(model.architecture)
-        let metadata = model.metadata
-        func value(_ suffix: String) -> MetadataValue? { metadata[model.key(suffix)] }
-        func required(_ suffix: String) throws -> Int {
-            guard let number = value(suffix)?.int else { throw EngineError.missingMetadata(model.key(suffix)) }
-            return number
-        }
-        /// A per-layer integer, stated once for all layers or as an array.
-        func perLayer(_ suffix: String, _ layer: Int) throws -> Int {
-            if let array = value(suffix)?.array, layer < array.count, let number = array[layer].int { return number }
-            return try required(suffix)
+        let parameters = model.hyperParameters
+        func required<T>(_ value: T?, _ suffix: String) throws -> T {
+            guard let value else { throw EngineError.missingMetadata(model.key(suffix)) }
+            return value
         }
 
         self.architecture = architecture
         layout = model.layout
-        hiddenSize = try required("embedding_length")
-        let headCount0 = try perLayer("attention.head_count", 0)
-        headSize = value("attention.key_length")?.int ?? hiddenSize / headCount0
-        valueHeadSize = value("attention.value_length")?.int ?? headSize
-        rmsEpsilon = Float(value("attention.layer_norm_rms_epsilon")?.double ?? 1e-5)
+        hiddenSize = try required(parameters.hiddenSize, "embedding_length")
+        _ = try required(parameters.headCount[0], "attention.head_count")
+        headSize = try required(parameters.headSize, "attention.key_length")
+        valueHeadSize = try required(parameters.valueHeadSize, "attention.value_length")
+        rmsEpsilon = Float(parameters.rmsEpsilon ?? 1e-5)
         attentionScale = 1 / Float(headSize).squareRoot()
 
-        let window = value("attention.sliding_window")?.int ?? 0
-        self.window = window
-        let pattern = value("attention.sliding_window_pattern")
-        let period = pattern?.int ?? architecture.slidingWindowPeriod ?? 0
-        func isSliding(_ layer: Int) -> Bool {
-            guard window > 0, architecture.slidingWindowPeriod != nil else { return false }
-            if let flags = pattern?.array { return layer < flags.count && flags[layer].bool == true }
-            return period == 0 || layer % period < period - 1
-        }
-
-        let base = Float(value("rope.freq_base")?.double ?? 10000)
-        let slidingBase = Float(value("rope.freq_base_swa")?.double ?? 10000)
-        var scale: Float = 1
-        if value("rope.scaling.type")?.string == "linear", let factor = value("rope.scaling.factor")?.double, factor > 0 {
-            scale = Float(1 / factor)
-        }
-        let dimensions = value("rope.dimension_count")?.int ?? headSize
+        window = parameters.slidingWindow ?? 0
+        let sliding = window > 0 ? SlidingWindowRule.flags(of: model) : nil
+        let rope = parameters.rope
+        let base = Float(rope.base ?? 10000), slidingBase = Float(rope.slidingBase ?? 10000)
+        let scale = Float(1 / (rope.linearFactor ?? 1))
+        let dimensions = rope.dimensionCount ?? headSize
         let factors = try model.globalTensors.first { $0.name == "rope_freqs.weight" }
             .map { try Dequantizer.floats(of: $0, name: $0.name) }
 
         layers = try model.blocks.indices.map { index in
-            let sliding = isSliding(index)
+            let isSliding = sliding?[index] ?? false
             return Layer(
-                headCount: try perLayer("attention.head_count", index),
-                kvHeadCount: try perLayer("attention.head_count_kv", index),
-                slidingWindow: sliding,
+                headCount: try required(parameters.headCount[index], "attention.head_count"),
+                kvHeadCount: try required(parameters.headCountKV[index], "attention.head_count_kv"),
+                slidingWindow: isSliding,
                 rope: RotaryEmbedding(pairing: architecture.pairing, dimensions: dimensions,
-                                      base: sliding ? slidingBase : base, scale: sliding ? 1 : scale,
+                                      base: isSliding ? slidingBase : base, scale: isSliding ? 1 : scale,
                                       frequencyFactors: factors))
         }
     }

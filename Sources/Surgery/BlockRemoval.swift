@@ -47,7 +47,7 @@ public struct BlockRemoval: Sendable {
         guard !removed.isEmpty else { return Result(model: input, warnings: []) }
         var model = input
         let kept = kept
-        SlidingWindowRule.makeExplicit(in: &model)
+        LayerRoles.makeSlidingWindowExplicit(in: &model)
 
         slice(model.perBlockKeys, to: kept, in: &model)
         // Some arrays skip the trailing multi-token-prediction blocks (llama.cpp's n_layer()).

@@ -81,7 +81,7 @@ public struct TensorConversion {
     private func headCount(for tensor: Tensor, block: Int?) throws -> Int {
         let parameters = model.hyperParameters
         let counts = tensor.name.hasPrefix("attn_k") ? parameters.headCountKV : parameters.headCount
-        guard let count = block.flatMap({ counts.count > $0 ? counts[$0] : counts.first }) ?? counts.first, count > 0 else {
+        guard let count = block.flatMap({ counts[$0] }) ?? counts.values.first, count > 0 else {
             throw SurgeryError.missingHeadCount(tensor: tensor.name)
         }
         return count

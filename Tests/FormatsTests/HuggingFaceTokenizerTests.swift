@@ -150,7 +150,7 @@ struct HuggingFaceTokenizerUnitTests {
         #expect(tokenizer["added_tokens"]?.array?.map { $0["content"]?.string ?? "" } == ["<|endoftext|>", "<tool>"])
         #expect(tokenizer["added_tokens"]?.array?.map { $0["special"]?.boolValue ?? false } == [true, false])
         let passes = try #require(tokenizer["pre_tokenizer"]?["pretokenizers"]?.array)
-        #expect(passes.first?["pattern"]?["Regex"]?.string == ByteLevelPreTokenizer.gpt2Regex)
+        #expect(passes.first?["pattern"]?["Regex"]?.string == PreTokenizerRegexes.gpt2Regex)
         #expect(passes.last?["type"]?.string == "ByteLevel" && passes.last?["use_regex"]?.boolValue == false)
         let template = try #require(tokenizer["post_processor"]?["processors"]?.array?.last)
         #expect(template["single"]?.serialized() == #"[{"SpecialToken":{"id":"<|endoftext|>","type_id":0}},{"Sequence":{"id":"A","type_id":0}}]"#)

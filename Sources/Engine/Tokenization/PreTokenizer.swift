@@ -1,3 +1,5 @@
+import Graph
+
 /// Splits text into the words a byte-level BPE merges within, as llama.cpp's unicode_regex_split does for
 /// the `tokenizer.ggml.pre` of the model: a list of passes, each splitting every piece of the previous
 /// pass further (a pass keeps both what its pattern matches and the text between matches).
@@ -29,33 +31,18 @@ struct PreTokenizer: Sendable {
     let addsBOSByDefault: Bool
 
     /// The pre-tokenizer llama.cpp selects for a `tokenizer.ggml.pre` value (nil: absent, llama.cpp's
-    /// 'default'); nil for values this implementation does not cover (llama.cpp knows more, and refuses
-    /// unknown ones).
+    /// 'default'); nil for values this implementation does not cover.
     init?(named name: String?) {
-        switch name ?? "default" {
-        case "", "default":
-            self.init([.punctuationRuns, .gpt2, .numberRuns, .asciiDigitTriples])
-        case "gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es", "jina-v2-de", "a.x-4.0", "mellum",
-             "modern-bert", "jina-v1-en", "jina-v2-code", "roberta-bpe", "exaone4", "mpt", "olmo", "jais",
-             "trillion", "granite-docling":
-            self.init([.gpt2])
-        case "starcoder", "refact", "command-r", "smollm", "codeshell", "exaone", "minerva-7b", "mellum2":
-            self.init([.eachNumber, .gpt2])
-        case "llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2", "jina-v5-nano":
-            self.init([.llama3(digitsPerPiece: 3)], ignoreMerges: true, addsBOSByDefault: true)
-        case "dbrx", "smaug-bpe":
-            self.init([.llama3(digitsPerPiece: 3)])
-        case "qwen2", "deepseek-r1-qwen", "kormo", "f2llmv2", "megrez", "stablelm2", "hunyuan", "solar-open", "grok-2":
-            self.init([.llama3(digitsPerPiece: 1)])
-        default:
-            return nil
+        guard let family = PreTokenizerFamily.named(name) else { return nil }
+        switch family.splitting {
+        case .llamaCppDefault: passes = [.punctuationRuns, .gpt2, .numberRuns, .asciiDigitTriples]
+        case .gpt2: passes = [.gpt2]
+        case .eachNumberThenGPT2: passes = [.eachNumber, .gpt2]
+        case .llama3: passes = [.llama3(digitsPerPiece: 3)]
+        case .qwen2: passes = [.llama3(digitsPerPiece: 1)]
         }
-    }
-
-    private init(_ passes: [Pass], ignoreMerges: Bool = false, addsBOSByDefault: Bool = false) {
-        self.passes = passes
-        self.ignoreMerges = ignoreMerges
-        self.addsBOSByDefault = addsBOSByDefault
+        ignoreMerges = family.ignoresMerges
+        addsBOSByDefault = family.addsBOSByDefault
     }
 
     /// The lengths, in code points, of the words of `codepoints` (which sum to its count).

@@ -40,18 +40,7 @@ struct GGUFWriter {
                                      problem: "tensor '\(entry.name)' is \(entry.type.name), which GGUF cannot store")
         }
 
-        // As gguf-split: start a new shard when the next tensor would pass the limit, never leaving one empty.
-        var groups: [[Entry]] = [[]]
-        var groupBytes = 0
-        for entry in named {
-            let bytes = entry.payload.byteCount
-            if let limit = maxShardBytes, !groups[groups.count - 1].isEmpty, groupBytes + bytes > limit {
-                groups.append([])
-                groupBytes = 0
-            }
-            groups[groups.count - 1].append(entry)
-            groupBytes += bytes
-        }
+        let groups = shardGroups(named, maxBytes: maxShardBytes) { $0.payload.byteCount }
 
         if groups.count == 1 {
             shards = [Shard(metadata: model.metadata, tensors: groups[0])]

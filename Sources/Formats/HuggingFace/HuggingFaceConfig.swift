@@ -31,7 +31,6 @@ enum HuggingFaceConfig {
     ]
 
     static let provenanceKey = "modelsurgery"
-    static let slidingPatternSuffix = "attention.sliding_window_pattern"
 
     // MARK: config.json → GGUF keys
 
@@ -81,7 +80,7 @@ enum HuggingFaceConfig {
         }
         // One flag per block even when none slides, so that surgery slices layer_types with the blocks.
         if let types = config["layer_types"]?.array?.compactMap(\.string), types.count == blockCount {
-            metadata[key(slidingPatternSuffix)] = .array(.bool, types.map { .bool($0 == "sliding_attention") })
+            metadata[key(SlidingWindowRule.patternKey)] = .array(.bool, types.map { .bool($0 == "sliding_attention") })
         }
         for (name, value) in config[provenanceKey]?.members ?? [] {
             if let converted = metadataValue(value) { metadata["\(provenanceKey).\(name)"] = converted }
@@ -151,8 +150,7 @@ enum HuggingFaceConfig {
                                           problem: "cannot write a transformers config for architecture '\(arch)' "
                                               + "(supported: \(Set(architectures.map(\.gguf)).sorted().joined(separator: ", ")))")
         }
-        let metadata = model.metadata
-        func value(_ suffix: String) -> MetadataValue? { metadata[model.key(suffix)] }
+        let parameters = model.hyperParameters
         var members: [(key: String, value: JSONValue)] = [
             ("architectures", .array([.string(architecture.className)])),
             ("model_type", .string(architecture.modelType)),
@@ -160,40 +158,43 @@ enum HuggingFaceConfig {
             ("tie_word_embeddings", .bool(!model.globalTensors.contains { $0.name == "output.weight" })),
             ("num_hidden_layers", .integer(model.blocks.count)),
         ]
-        for field in scalarFields where field.config != "num_hidden_layers" && !members.contains(where: { $0.key == field.config }) {
-            guard let number = value(field.gguf) else { continue }
-            if field.isFloat, let float = number.double { members.append((field.config, .float(Float(float)))) }
-            else if let integer = number.int { members.append((field.config, .integer(integer))) }
-            else if let perBlock = number.array?.compactMap(\.int), let first = perBlock.first {
-                // transformers' config has one value for all layers.
-                guard perBlock.allSatisfy({ $0 == first }) else {
-                    throw FormatError.huggingFace(file: model.origin.files.first?.path ?? "model",
-                                                  problem: "\(model.key(field.gguf)) differs between blocks (\(perBlock.map(String.init).joined(separator: ","))), "
-                                                      + "which \(architecture.className)'s config.json cannot state")
-                }
-                members.append((field.config, .integer(first)))
+        func add(_ field: String, _ value: Int?) {
+            if let value { members.append((field, .integer(value))) }
+        }
+        /// transformers' config has one value for all layers.
+        func add(_ field: String, _ value: HyperParameters.PerBlock, key suffix: String) throws {
+            guard let first = value.values.first else { return }
+            guard value.values.allSatisfy({ $0 == first }) else {
+                throw FormatError.huggingFace(file: model.origin.files.first?.path ?? "model",
+                                              problem: "\(model.key(suffix)) differs between blocks (\(value.values.map(String.init).joined(separator: ","))), "
+                                                  + "which \(architecture.className)'s config.json cannot state")
             }
+            members.append((field, .integer(first)))
         }
-        let headCount = value("attention.head_count").flatMap { $0.int ?? $0.array?.first?.int }
-        if !members.contains(where: { $0.key == "head_dim" }), let width = value("embedding_length")?.int, let headCount {
-            members.append(("head_dim", .integer(width / headCount)))
-        }
-        members.append(("rope_theta", .float(Float(value("rope.freq_base")?.double ?? 10000))))
-        if value("rope.scaling.type")?.string == "linear", let factor = value("rope.scaling.factor")?.double {
+        add("max_position_embeddings", parameters.contextLength)
+        add("hidden_size", parameters.hiddenSize)
+        try add("intermediate_size", parameters.feedForwardLength, key: "feed_forward_length")
+        try add("num_attention_heads", parameters.headCount, key: "attention.head_count")
+        try add("num_key_value_heads", parameters.headCountKV, key: "attention.head_count_kv")
+        if let epsilon = parameters.rmsEpsilon { members.append(("rms_norm_eps", .float(Float(epsilon)))) }
+        add("head_dim", parameters.headSize)
+        add("sliding_window", parameters.slidingWindow)
+        members.append(("rope_theta", .float(Float(parameters.rope.base ?? 10000))))
+        if let factor = parameters.rope.linearFactor {
             members.append(("rope_scaling", .object([("factor", .float(Float(factor))), ("rope_type", .string("linear"))])))
         } else {
             members.append(("rope_scaling", .null))
         }
-        members.append(("vocab_size", .integer(model.hyperParameters.vocabularySize ?? 0)))
+        members.append(("vocab_size", .integer(parameters.vocabularySize ?? 0)))
         members += specialTokenIDs(of: model)
-        if let name = metadata["general.name"]?.string { members.append(("_name_or_path", .string(name))) }
+        if let name = model.metadata["general.name"]?.string { members.append(("_name_or_path", .string(name))) }
         let hasQueryBias = model.blocks.first?.tensor("attn_q.bias") != nil
         switch arch {
         case "gemma3":
             members += [
                 ("hidden_activation", .string("gelu_pytorch_tanh")),
-                ("query_pre_attn_scalar", .integer(value("attention.key_length")?.int ?? (headCount.map { (value("embedding_length")?.int ?? 0) / $0 } ?? 0))),
-                ("rope_local_base_freq", .float(Float(value("rope.freq_base_swa")?.double ?? 10000))),
+                ("query_pre_attn_scalar", .integer(parameters.headSize ?? 0)),
+                ("rope_local_base_freq", .float(Float(parameters.rope.slidingBase ?? 10000))),
                 ("final_logit_softcapping", .null),
                 ("attn_logit_softcapping", .null),
             ]
@@ -216,7 +217,7 @@ enum HuggingFaceConfig {
 
     /// `sliding_attention`/`full_attention` per block, for models whose blocks differ.
     private static func layerTypes(of model: Model) -> [String]? {
-        guard let flags = model.metadata[model.key(slidingPatternSuffix)]?.array, flags.count == model.blocks.count else {
+        guard let flags = model.metadata[model.key(SlidingWindowRule.patternKey)]?.array, flags.count == model.blocks.count else {
             return nil
         }
         return flags.map { $0.bool == true ? "sliding_attention" : "full_attention" }

@@ -62,18 +62,9 @@ enum SpecialTokenRole: String, CaseIterable {
     }
 }
 
-/// The byte-level pre-tokenizers both sides can state: a `tokenizer.ggml.pre` value of llama.cpp and the regex
-/// passes llama-vocab.cpp runs for it, written as Hugging Face Split patterns (Oniguruma syntax). The names and
-/// groups are those the engine implements (Sources/Scoring/Tokenization/PreTokenizer.swift).
-struct ByteLevelPreTokenizer {
-    /// The first name is the one written when reading tokenizer.json.
-    let names: [String]
-    let regexes: [String]
-    /// llama.cpp's ignore_merges, which tokenizer.json states as the BPE model's `ignore_merges`.
-    let ignoresMerges: Bool
-    /// llama.cpp's add_bos default for this pre-tokenizer.
-    let addsBOSByDefault: Bool
-
+/// The regexes of each byte-level pre-tokenizer family (`PreTokenizerFamily`): the passes llama-vocab.cpp runs
+/// for it, written as Hugging Face Split patterns (Oniguruma syntax).
+enum PreTokenizerRegexes {
     static let gpt2Regex = #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"#
     static let llama3Regex =
         #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
@@ -90,31 +81,21 @@ struct ByteLevelPreTokenizer {
             qwen2Regex,
     ]
 
-    static let all: [ByteLevelPreTokenizer] = [
-        .init(names: ["default", ""], regexes: [#"[\p{P}\$\+<=>\^~\|]+"#, gpt2Regex, #"\p{N}+"#, "[0-9][0-9][0-9]"],
-              ignoresMerges: false, addsBOSByDefault: false),
-        .init(names: ["gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es", "jina-v2-de", "a.x-4.0", "mellum",
-                      "modern-bert", "jina-v1-en", "jina-v2-code", "roberta-bpe", "exaone4", "mpt", "olmo", "jais",
-                      "trillion", "granite-docling"],
-              regexes: [gpt2Regex], ignoresMerges: false, addsBOSByDefault: false),
-        .init(names: ["smollm", "starcoder", "refact", "command-r", "codeshell", "exaone", "minerva-7b", "mellum2"],
-              regexes: [#"\p{N}"#, gpt2Regex], ignoresMerges: false, addsBOSByDefault: false),
-        .init(names: ["llama-bpe", "llama3", "llama-v3", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2", "jina-v5-nano"],
-              regexes: [llama3Regex], ignoresMerges: true, addsBOSByDefault: true),
-        .init(names: ["smaug-bpe", "dbrx"], regexes: [llama3Regex], ignoresMerges: false, addsBOSByDefault: false),
-        .init(names: ["qwen2", "deepseek-r1-qwen", "kormo", "f2llmv2", "megrez", "stablelm2", "hunyuan", "solar-open",
-                      "grok-2"],
-              regexes: [qwen2Regex], ignoresMerges: false, addsBOSByDefault: false),
-    ]
-
-    static func named(_ name: String) -> ByteLevelPreTokenizer? { all.first { $0.names.contains(name) } }
-
-    static func matching(regexes: [String], ignoresMerges: Bool) -> ByteLevelPreTokenizer? {
-        let canonical = regexes.map { equivalentSpellings[$0] ?? $0 }
-        return all.first { $0.regexes == canonical && $0.ignoresMerges == ignoresMerges }
+    static func of(_ splitting: PreTokenizerFamily.Splitting) -> [String] {
+        switch splitting {
+        case .llamaCppDefault: [#"[\p{P}\$\+<=>\^~\|]+"#, gpt2Regex, #"\p{N}+"#, "[0-9][0-9][0-9]"]
+        case .gpt2: [gpt2Regex]
+        case .eachNumberThenGPT2: [#"\p{N}"#, gpt2Regex]
+        case .llama3: [llama3Regex]
+        case .qwen2: [qwen2Regex]
+        }
     }
 
-    static var supportedNames: String { all.map { $0.names[0] }.joined(separator: ", ") }
+    /// The family whose regexes and ignore_merges these are, the first in `PreTokenizerFamily.all` order.
+    static func family(matching regexes: [String], ignoresMerges: Bool) -> PreTokenizerFamily? {
+        let canonical = regexes.map { equivalentSpellings[$0] ?? $0 }
+        return PreTokenizerFamily.all.first { of($0.splitting) == canonical && $0.ignoresMerges == ignoresMerges }
+    }
 }
 
 /// Texts that convert_hf_to_gguf.py's does_token_look_special treats as control tokens even when an added

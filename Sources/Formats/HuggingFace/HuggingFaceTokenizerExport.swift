@@ -7,7 +7,7 @@ struct TokenizerExport {
     let metadata: Metadata
     let file: String
 
-    private enum Kind { case byteLevel(ByteLevelPreTokenizer), sentencePiece }
+    private enum Kind { case byteLevel(PreTokenizerFamily), sentencePiece }
 
     private struct Vocabulary {
         let texts: [String]
@@ -24,8 +24,8 @@ struct TokenizerExport {
         switch model {
         case "gpt2":
             let pre = metadata["tokenizer.ggml.pre"]?.string ?? "default"
-            guard let known = ByteLevelPreTokenizer.named(pre) else {
-                throw fail("tokenizer.ggml.pre \"\(pre)\" has no known regex (known: \(ByteLevelPreTokenizer.supportedNames))")
+            guard let known = PreTokenizerFamily.named(pre) else {
+                throw fail("tokenizer.ggml.pre \"\(pre)\" has no known regex (known: \(PreTokenizerFamily.supportedNames))")
             }
             kind = .byteLevel(known)
         case "llama":
@@ -46,7 +46,7 @@ struct TokenizerExport {
         let template = special.templateProcessing(texts: vocabulary.texts)
         switch kind {
         case .byteLevel(let pre):
-            let splits: [JSONValue] = pre.regexes.map { regex in
+            let splits: [JSONValue] = PreTokenizerRegexes.of(pre.splitting).map { regex in
                 .object([("type", .string("Split")), ("pattern", .object([("Regex", .string(regex))])),
                          ("behavior", .string("Isolated")), ("invert", .bool(false))])
             }

@@ -146,10 +146,10 @@ struct TokenizerImport {
     private func preTokenizerName(_ model: JSONValue) throws -> String {
         let ignoresMerges = model["ignore_merges"]?.boolValue ?? false
         guard let passes = regexPasses(tokenizerJSON["pre_tokenizer"] ?? .null),
-              let known = ByteLevelPreTokenizer.matching(regexes: passes, ignoresMerges: ignoresMerges)
+              let known = PreTokenizerRegexes.family(matching: passes, ignoresMerges: ignoresMerges)
         else {
             let summary = (tokenizerJSON["pre_tokenizer"] ?? .null).serialized()
-            throw fail("pre_tokenizer not recognized as one of \(ByteLevelPreTokenizer.supportedNames) (ignore_merges \(ignoresMerges)): \(summary.prefix(300))")
+            throw fail("pre_tokenizer not recognized as one of \(PreTokenizerFamily.supportedNames) (ignore_merges \(ignoresMerges)): \(summary.prefix(300))")
         }
         return known.names[0]
     }
@@ -166,7 +166,7 @@ struct TokenizerImport {
             return passes
         case "ByteLevel":
             guard node["add_prefix_space"]?.boolValue != true else { return nil }
-            return node["use_regex"]?.boolValue == false ? [] : [ByteLevelPreTokenizer.gpt2Regex]
+            return node["use_regex"]?.boolValue == false ? [] : [PreTokenizerRegexes.gpt2Regex]
         case "Digits":
             return [node["individual_digits"]?.boolValue == true ? #"\p{N}"# : #"\p{N}+"#]
         case "Split":

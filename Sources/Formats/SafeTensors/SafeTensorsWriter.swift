@@ -31,18 +31,7 @@ public struct SafeTensorsWriter {
     /// next tensor would take the current one past `maxShardBytes` (tensor bytes only). Unlike transformers,
     /// a tensor larger than the limit keeps its place in the order instead of moving to a shard of its own ahead.
     public init(tensors: [Tensor], metadata: [(key: String, value: String)]? = nil, maxShardBytes: Int? = nil) {
-        var groups: [[Tensor]] = [[]]
-        var groupBytes = 0
-        for tensor in tensors {
-            if let limit = maxShardBytes, !groups[groups.count - 1].isEmpty,
-               groupBytes + tensor.payload.byteCount > limit {
-                groups.append([])
-                groupBytes = 0
-            }
-            groups[groups.count - 1].append(tensor)
-            groupBytes += tensor.payload.byteCount
-        }
-        shards = groups
+        shards = shardGroups(tensors, maxBytes: maxShardBytes) { $0.payload.byteCount }
         self.metadata = metadata
     }
 
