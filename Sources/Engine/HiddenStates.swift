@@ -15,7 +15,4 @@ public struct HiddenStates: Sendable {
     }
 
     public var tokenCount: Int { sequenceCount * sequenceLength }
-
-    /// The position of each row within its sequence.
-    var positions: [Int] { (0 ..< tokenCount).map { $0 % sequenceLength } }
 }

@@ -1,0 +1,40 @@
+import Foundation
+
+/// How the CLI writes numbers and sizes for people, reads sizes from arguments, and writes JSON for machines.
+enum Format {
+    static func bytes(_ count: Int) -> String {
+        let units = ["B", "KB", "MB", "GB", "TB"]
+        var value = Double(count)
+        var unit = 0
+        while value >= 1000, unit < units.count - 1 {
+            value /= 1000
+            unit += 1
+        }
+        return unit == 0 ? "\(count) B" : String(format: "%.1f %@", value, units[unit])
+    }
+
+    static func count(_ value: Int) -> String {
+        switch value {
+        case 1_000_000_000...: String(format: "%.2f B", Double(value) / 1e9)
+        case 1_000_000...: String(format: "%.2f M", Double(value) / 1e6)
+        case 1000...: String(format: "%.1f K", Double(value) / 1e3)
+        default: "\(value)"
+        }
+    }
+
+    /// Decimal sizes as gguf-split reads them: 500M, 4G, 300K, or plain bytes.
+    static func parseSize(_ text: String) -> Int? {
+        let multipliers: [Character: Double] = ["K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12]
+        let upper = text.uppercased()
+        if let last = upper.last, let multiplier = multipliers[last], let number = Double(upper.dropLast()), number > 0 {
+            return Int(number * multiplier)
+        }
+        return Int(upper).flatMap { $0 > 0 ? $0 : nil }
+    }
+
+    static func json<T: Encodable>(_ value: T) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try! encoder.encode(value), as: UTF8.self)
+    }
+}

@@ -1,0 +1,144 @@
+import Foundation
+import Tensors
+
+extension Engine {
+    /// Final norm and output head on the chosen rows; `body` gets each row's index in `rows` and its logits.
+    public func forEachLogits(of states: HiddenStates, rows: [Int],
+                              _ body: (Int, UnsafeBufferPointer<Float>) -> Void) throws {
+        let head = try outputHead(), norm = try outputNorm()
+        let width = config.hiddenSize, vocabulary = head.count / width
+        // About 128 MB of logits at a time, so the head's weights are read once per chunk, not per few rows.
+        let chunk = max(16, min(rows.count, (128 << 20) / (vocabulary * MemoryLayout<Float>.size)))
+        var selected = [Float](repeating: 0, count: chunk * width)
+        var logits = [Float](repeating: 0, count: chunk * vocabulary)
+        for start in stride(from: 0, to: rows.count, by: chunk) {
+            let count = min(chunk, rows.count - start)
+            finalNorm(of: states, rows: rows[start ..< start + count], weight: norm, into: &selected)
+            BLAS.multiplyTransposed(selected, head, into: &logits, m: count, n: vocabulary, k: width)
+            logits.withUnsafeBufferPointer { all in
+                for i in 0 ..< count {
+                    body(start + i, UnsafeBufferPointer(rebasing: all[i * vocabulary ..< (i + 1) * vocabulary]))
+                }
+            }
+        }
+    }
+
+    /// −log p(targets[i] | rows[i]) for each chosen row. The logits are never stored whole (see `LogSumExpFolds`).
+    public func negativeLogLikelihoods(of states: HiddenStates, rows: [Int], targets: [Int]) throws -> [Double] {
+        let head = try outputHead(), norm = try outputNorm()
+        let width = config.hiddenSize
+        let rowChunk = 512
+        let folds = LogSumExpFolds(vocabulary: head.count / width, width: width, rows: min(rowChunk, rows.count))
+        var selected = [Float](repeating: 0, count: min(rowChunk, rows.count) * width)
+        var result: [Double] = []
+        result.reserveCapacity(rows.count)
+        for start in stride(from: 0, to: rows.count, by: rowChunk) {
+            let count = min(rowChunk, rows.count - start)
+            finalNorm(of: states, rows: rows[start ..< start + count], weight: norm, into: &selected)
+            folds.fold(selected, head: head, count: count, targets: targets[start ..< start + count])
+            result += (0 ..< count).map(folds.negativeLogLikelihood)
+        }
+        return result
+    }
+
+    /// The final RMS norm of the chosen rows of `states`, packed one after another into `output`.
+    private func finalNorm(of states: HiddenStates, rows: ArraySlice<Int>, weight: [Float], into output: inout [Float]) {
+        let width = config.hiddenSize
+        states.values.withUnsafeBufferPointer { x in
+            output.withUnsafeMutableBufferPointer { out in
+                for (i, row) in rows.enumerated() {
+                    Kernels.rmsNorm(x.baseAddress! + row * width, weight: weight, into: out.baseAddress! + i * width,
+                                    rows: 1, width: width, epsilon: config.rmsEpsilon)
+                }
+            }
+        }
+    }
+
+    /// The final RMS norm's weights, in llama.cpp's conventions.
+    private func outputNorm() throws -> [Float] {
+        let name = "output_norm.weight"
+        return try config.floats(of: try globalTensor(name), role: name, layer: nil, name: name)
+    }
+
+    /// The output projection, tied to the embeddings when the model has no `output.weight`; kept once built.
+    private func outputHead() throws -> [Float] {
+        if let headWeights { return headWeights }
+        let tensor = try model.globalTensors.first { $0.name == "output.weight" } ?? globalTensor("token_embd.weight")
+        let weights = try Dequantizer.floats(of: tensor, name: tensor.name)
+        headWeights = weights
+        return weights
+    }
+}
+
+/// log Σ exp(logits) and the target's logit for a chunk of rows, without storing their logits: each core takes
+/// a share of the vocabulary and runs through it in slices of `columns` head rows, folding each slice into a
+/// running log-sum-exp per row (the largest logit so far and the sum of exponentials relative to it) while
+/// it is still in cache; the shares are combined per row at the end.
+private final class LogSumExpFolds {
+    private let vocabulary: Int, width: Int, capacity: Int
+    private let columns = 512
+    private let slices: Int, workers: Int
+    /// Per worker and row: the largest logit of its share and Σ exp(logit − that largest).
+    private let maxima: UnsafeMutablePointer<Float>
+    private let sums: UnsafeMutablePointer<Double>
+    private let targetLogits: UnsafeMutablePointer<Float>
+
+    init(vocabulary: Int, width: Int, rows capacity: Int) {
+        (self.vocabulary, self.width, self.capacity) = (vocabulary, width, capacity)
+        slices = (vocabulary + columns - 1) / columns
+        workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, slices))
+        maxima = .allocate(capacity: workers * capacity)
+        sums = .allocate(capacity: workers * capacity)
+        targetLogits = .allocate(capacity: capacity)
+    }
+
+    deinit {
+        maxima.deallocate()
+        sums.deallocate()
+        targetLogits.deallocate()
+    }
+
+    /// Folds the logits of `count` normed rows (`count × width` values of `normed`) against the head.
+    func fold(_ normed: [Float], head: [Float], count: Int, targets: ArraySlice<Int>) {
+        let targets = Array(targets)
+        normed.withUnsafeBufferPointer { a in
+            head.withUnsafeBufferPointer { b in
+                let a = a.baseAddress!, b = b.baseAddress!
+                DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                    foldShare(of: worker, a, head: b, count: count, targets: targets)
+                }
+            }
+        }
+    }
+
+    private func foldShare(of worker: Int, _ a: UnsafePointer<Float>, head: UnsafePointer<Float>, count: Int,
+                           targets: [Int]) {
+        let logits = UnsafeMutablePointer<Float>.allocate(capacity: count * columns)
+        defer { logits.deallocate() }
+        let maxima = maxima + worker * capacity, sums = sums + worker * capacity
+        for i in 0 ..< count { maxima[i] = -.infinity; sums[i] = 0 }
+        for slice in slices * worker / workers ..< slices * (worker + 1) / workers {
+            let first = slice * columns, n = min(columns, vocabulary - first)
+            BLAS.multiplyTransposed(a, head + first * width, into: logits, m: count, n: n, k: width, ldc: n, splitting: false)
+            for i in 0 ..< count {
+                let row = logits + i * n
+                let maximum = Kernels.maximum(row, count: n)
+                if maximum > maxima[i] {
+                    sums[i] *= Double(Foundation.exp(maxima[i] - maximum))
+                    maxima[i] = maximum
+                }
+                sums[i] += Double(Kernels.sumOfExponentials(row, count: n, shift: maxima[i]))
+                if targets[i] >= first && targets[i] < first + n { targetLogits[i] = row[targets[i] - first] }
+            }
+        }
+    }
+
+    /// −log p(target) of row `i` of the last fold: the workers' shares combined.
+    func negativeLogLikelihood(_ i: Int) -> Double {
+        let maximum = (0 ..< workers).map { maxima[$0 * capacity + i] }.max()!
+        let sum = (0 ..< workers).reduce(0.0) {
+            $0 + sums[$1 * capacity + i] * Foundation.exp(Double(maxima[$1 * capacity + i] - maximum))
+        }
+        return Double(maximum) + Foundation.log(sum) - Double(targetLogits[i])
+    }
+}
