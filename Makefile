@@ -61,8 +61,7 @@ fixtures: $(VENV)/.base
 # convert_hf_to_gguf.py from the llama-cpp-python sdist (the llama.cpp that .venv's llama-cpp-python builds).
 # Not part of `make test`.
 HF_VENV := .venv-hf
-LLAMA_CPP_SDIST := https://files.pythonhosted.org/packages/ec/e9/e7de2b0463ea3ffbf0ede6cb21b58c1258a8f6521aae45ca773a59fe7cf3/llama_cpp_python-0.3.36.tar.gz
-LLAMA_CPP_SDIST_SHA256 := 832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
+LLAMA_CPP_PYTHON := llama-cpp-python==0.3.36
 
 $(HF_VENV)/.base: requirements-hf.txt | system-deps
 	python3 -m venv $(HF_VENV)
@@ -71,11 +70,11 @@ $(HF_VENV)/.base: requirements-hf.txt | system-deps
 	touch $@
 
 $(HF_VENV)/llama.cpp/convert_hf_to_gguf.py: | $(HF_VENV)/.base
-	curl -sSL -o $(HF_VENV)/llama-cpp-python.tar.gz $(LLAMA_CPP_SDIST)
-	echo "$(LLAMA_CPP_SDIST_SHA256)  $(HF_VENV)/llama-cpp-python.tar.gz" | sha256sum -c --quiet
-	mkdir -p $(HF_VENV)/llama.cpp
-	tar xzf $(HF_VENV)/llama-cpp-python.tar.gz -C $(HF_VENV)/llama.cpp --strip-components=3 \
-		llama_cpp_python-0.3.36/vendor/llama.cpp
+	rm -rf $(HF_VENV)/sdist $(HF_VENV)/llama.cpp
+	mkdir -p $(HF_VENV)/sdist $(HF_VENV)/llama.cpp
+	$(HF_VENV)/bin/python -m pip download --quiet --no-deps --no-binary :all: $(LLAMA_CPP_PYTHON) -d $(HF_VENV)/sdist
+	tar xzf $(HF_VENV)/sdist/llama_cpp_python-*.tar.gz -C $(HF_VENV)/llama.cpp --strip-components=3 \
+		--wildcards 'llama_cpp_python-*/vendor/llama.cpp'
 	touch $@
 
 # transformers loads the folders we write (needs torch, so not part of `make test`).

@@ -31,6 +31,14 @@ PROVENANCE_REMOVED = "modelsurgery.removed_blocks"
 SHARD_NAME = re.compile(r"^(?P<stem>.+)-(?P<no>\d{5})-of-(?P<count>\d{5})\.gguf$")
 
 
+def real_model(name: str) -> Path:
+    """A model fetched by `make models`; `make test` fetches them, so a missing one fails the test."""
+    path = REPO / "models" / name
+    if not path.exists():
+        pytest.fail(f"{path} is missing: run `make models`")
+    return path
+
+
 def binary() -> Path:
     path = Path(os.environ.get("MODELSURGERY", ".build/debug/modelsurgery"))
     return path if path.is_absolute() else REPO / path

@@ -32,7 +32,7 @@ def eval_json(model: Path, text: Path, *extra) -> dict:
 def llama_cpp_perplexity(model: Path, text: bytes, ctx: int, chunks: int | None = None) -> dict:
     """llama-perplexity's protocol through llama-cpp-python: non-overlapping windows of ctx tokens, BOS
     replacing the first token of each when the model adds BOS, positions ctx/2 .. ctx-2 predicting the next."""
-    llama_cpp = pytest.importorskip("llama_cpp")
+    import llama_cpp
     llm = llama_cpp.Llama(str(model), n_ctx=ctx, n_batch=ctx, n_ubatch=ctx, logits_all=True, verbose=False, seed=0)
     add_bos = llm._model.add_bos_token()
     tokens = llm.tokenize(text, add_bos=add_bos, special=False)

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from safetensors import safe_open
 
-from support import MODELS, REPO, assert_clean_error, read, run, run_ok
+from support import MODELS, REPO, assert_clean_error, read, real_model, run, run_ok
 
 HF = MODELS / "hf"
 GOLDEN = json.loads((HF / "golden.json").read_text())
@@ -131,9 +131,7 @@ def test_prune_twice_composes_provenance(tmp_path):
 
 
 def test_smollm2_round_trip_keeps_perplexity(tmp_path):
-    smollm2 = REPO / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
-    if not smollm2.exists():
-        pytest.skip("models/ not fetched (make models)")
+    smollm2 = real_model("SmolLM2-135M-Instruct.Q4_1.gguf")
     folder, back = tmp_path / "smollm2", tmp_path / "back.gguf"
     run_ok("convert", smollm2, folder, "--dtype", "f32")
     run_ok("convert", folder, back, "--dtype", "f32")

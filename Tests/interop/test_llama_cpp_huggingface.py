@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 
+import llama_cpp
 import numpy as np
 import pytest
 
 from support import MODELS, run_ok
-
-llama_cpp = pytest.importorskip("llama_cpp")
 
 HF = MODELS / "hf"
 GOLDEN = json.loads((HF / "golden.json").read_text())

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-safetensors = pytest.importorskip("safetensors")
-from safetensors import safe_open  # noqa: E402
+import safetensors
+from safetensors import safe_open
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "TestModels" / "safetensors"

@@ -77,12 +77,15 @@ def test_calibration_text_shorter_than_a_sequence(tmp_path):
 
 
 def test_lambda_search_picks_and_records_lambda(calib, tmp_path):
+    """The recorded λ is the one whose SimDiff set the search chose: scoring with it gives that set."""
     out = tmp_path / "out.gguf"
-    result = run_ok("prune", MODEL, out, "--count", "1", "--lambda", "search", "--calib", calib, "--samples", "2",
-                    "--seq-len", "32")
+    args = ("--count", "1", "--calib", calib, "--samples", "2", "--seq-len", "32", "--refine", "0")
+    result = run_ok("prune", MODEL, out, "--lambda", "search", *args)
     assert "λ search" in result.stderr
-    lam = read(out).kv["modelsurgery.simdiff_lambda"]
-    assert 0 <= lam <= 4
+    kv = read(out).kv
+    lam = kv["modelsurgery.simdiff_lambda"]
+    score = json.loads(run_ok("score", MODEL, "--lambda", repr(lam), "--criterion", "simdiff", "--json", *args).stdout)
+    assert score["selections"][0]["removed"] == sorted(kv["modelsurgery.removed_blocks"])
 
 
 def test_bad_lambda_is_refused(tmp_path):
@@ -94,7 +97,9 @@ def test_prune_refines_by_default_and_records_it(calib, tmp_path):
     out = tmp_path / "out.gguf"
     result = run_ok("prune", MODEL, out, "--count", "2", "--calib", calib, "--samples", "2", "--seq-len", "32", "--json")
     refinement = json.loads(result.stdout)["refinement"]
-    assert refinement["calibrationNLL"] <= refinement["startNLL"]
+    plain = json.loads(run_ok("score", MODEL, "--count", "2", "--calib", calib, "--samples", "2", "--seq-len", "32",
+                              "--criterion", "simdiff", "--refine", "0", "--json").stdout)["selections"][0]
+    assert refinement["start"] == plain["removed"]
     assert 1 <= refinement["evaluations"] <= 16      # 8 per block removed by default
     kv = read(out).kv
     assert kv["modelsurgery.refine_evaluations"] == refinement["evaluations"]
