@@ -9,7 +9,7 @@ GEMMA3 := models/gemma-3-270m-q4_k_m.gguf
 # llama.cpp's multimodal library is not needed to load text models; skipping it shortens the build.
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 
-.PHONY: all build release test test-swift test-interop test-transformers demo bench fixtures hf-fixtures models clean system-deps
+.PHONY: all build release test test-swift test-interop test-transformers demo bench fixtures hf-fixtures onnx-fixtures onnx-proto models clean system-deps
 
 all: build
 
@@ -84,6 +84,25 @@ test-transformers: build $(HF_VENV)/.base
 hf-fixtures: $(HF_VENV)/.base $(HF_VENV)/llama.cpp/convert_hf_to_gguf.py $(VENV)/.interop
 	$(HF_VENV)/bin/python TestModels/hf/generate_hf.py --llama-cpp $(HF_VENV)/llama.cpp
 	$(PY) TestModels/hf/check_gguf.py
+
+# ONNX fixtures (TestModels/onnx): tiny transformers models exported by torch's dynamo exporter, optimum and
+# onnxruntime-genai's model builder, with golden logits of the pruned models. Three venvs of their own, outside
+# the tree (.venv-onnx*), because the exporters' transformers pins clash. Not part of `make test`.
+onnx-fixtures:
+	python3 TestModels/onnx/generate.py setup
+	python3 TestModels/onnx/generate.py all
+
+# Sources/Formats/ONNX/onnx.pb.swift from the onnx.proto of the onnx package that make test installs, with protoc
+# (Debian's protobuf-compiler) and protoc-gen-swift built from the swift-protobuf package the build resolves
+# (about 10 minutes on 2 cores, so never part of `make test`).
+PROTOC_GEN_SWIFT := .build-protoc/release/protoc-gen-swift
+onnx-proto: $(VENV)/.interop
+	command -v protoc >/dev/null || { apt-get update && apt-get install -y protobuf-compiler; }
+	swift package resolve
+	swift build -c release --package-path .build/checkouts/swift-protobuf --scratch-path .build-protoc \
+		--product protoc-gen-swift
+	protoc --plugin=protoc-gen-swift=$(PROTOC_GEN_SWIFT) --swift_out=Sources/Formats/ONNX \
+		--swift_opt=Visibility=Internal -I "$$($(PY) -c 'import onnx, os; print(os.path.dirname(onnx.__file__))')" onnx.proto
 
 demo: release $(VENV)/.interop $(SMOLLM2)
 	MODELSURGERY=$(RELEASE_BIN) PY=$(PY) bash scripts/demo.sh $(SMOLLM2)

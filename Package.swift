@@ -12,6 +12,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // ONNX's protobuf messages (Sources/Formats/ONNX/onnx.pb.swift, generated once by `make onnx-proto`).
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // The common model: metadata, global tensors, ordered blocks with tensors by role; no format, no arithmetic.
@@ -21,7 +23,10 @@ let package = Package(
         // copy_file_range, which Swift's Glibc module does not expose.
         .target(name: "CFileCopy"),
         // One folder per format (reader and writer together) and the pieces they share in Common/.
-        .target(name: "Formats", dependencies: ["Graph", "Tensors", "CFileCopy"]),
+        .target(
+            name: "Formats",
+            dependencies: ["Graph", "Tensors", "CFileCopy", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
         // Element-wise kernels built for AVX-512 / AVX2 / SSE2 and chosen at load time (target_clones).
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2"], .when(configuration: .debug))]),
         // OpenBLAS through pkg-config on Linux (Debian: libopenblas-dev); Accelerate on macOS.
