@@ -7,7 +7,7 @@ struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show a model's block structure, hyper-parameters, tensor types and sizes.")
 
-    @Argument(help: "A GGUF file (for a split model, its first shard).")
+    @Argument(help: "A GGUF file (for a split model, its first shard), a Hugging Face folder, or an ONNX model (a .onnx file or a folder with one).")
     var model: String
 
     @Flag(help: "List every tensor.")
@@ -17,6 +17,11 @@ struct Inspect: ParsableCommand {
     var json = false
 
     func run() throws {
+        if ONNXModel.isONNX(model) {
+            let summary = try ONNXModel(path: model).summary
+            print(json ? Format.json(summary) : summary.text)
+            return
+        }
         let report = InspectReport(model: try ModelFiles.read(model, needsTokenizer: false), file: model, listTensors: tensors)
         print(json ? Format.json(report) : report.text)
     }
@@ -146,6 +151,40 @@ struct InspectReport: Encodable {
                     + tensor.shape.map(String.init).joined(separator: "×").padding(toLength: 19, withPad: " ", startingAt: 0)
                     + String(tensor.bytes))
             }
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension ONNXSummary {
+    var text: String {
+        func values(_ list: [Value]) -> String {
+            list.map { "\($0.name) \($0.type)[\($0.shape.joined(separator: ", "))]" }.joined(separator: ", ")
+        }
+        let cacheInputs = blocks.flatMap(\.cacheInputs), cacheOutputs = blocks.flatMap(\.cacheOutputs)
+        let cacheShape = inputs.first { $0.name == cacheInputs.first }.map { "\($0.type)[\($0.shape.joined(separator: ", "))]" }
+        let opsets = self.opsets.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        var lines = ["\(file): ONNX (ir \(irVersion), \(producer.isEmpty ? "unknown producer" : producer); opsets \(opsets)), "
+            + "\(blockCount) blocks, residual: \(residual == "fusedNorms" ? "fused skip norms" : "add chain")"]
+        let rows: [(String, String)] = [
+            ("inputs", values(inputs.filter { !cacheInputs.contains($0.name) })),
+            ("outputs", values(outputs.filter { !cacheOutputs.contains($0.name) })),
+            ("KV cache", cacheInputs.isEmpty ? "none"
+                : "\(cacheInputs.count) inputs past_key_values.N.key|value \(cacheShape ?? ""), \(cacheOutputs.count) outputs present.N.key|value"),
+            ("parameters", "\(Format.count(parameters)) (global \(Format.count(globals.parameters)), shared "
+                + "\(Format.count(shared.parameters)), blocks \(Format.count(parameters - globals.parameters - shared.parameters)))"),
+            ("size", "\(Format.bytes(bytes)) of initializers"),
+            ("external data", externalData.isEmpty ? "none"
+                : externalData.sorted { $0.key < $1.key }.map { "\($0.key) (\(Format.bytes($0.value)))" }.joined(separator: ", ")),
+        ] + (removedBlocks.map { [("pruned", "blocks \($0.map(String.init).joined(separator: ",")) of \(originalBlockCount ?? 0) removed")] } ?? [])
+        lines += rows.map { "  " + $0.0.padding(toLength: 18, withPad: " ", startingAt: 0) + $0.1 }
+        lines.append("")
+        lines.append("  block  nodes  parameters   bytes")
+        for block in blocks {
+            lines.append("  " + String(block.index).padding(toLength: 7, withPad: " ", startingAt: 0)
+                + String(block.nodes).padding(toLength: 7, withPad: " ", startingAt: 0)
+                + Format.count(block.parameters).padding(toLength: 13, withPad: " ", startingAt: 0)
+                + Format.bytes(block.bytes))
         }
         return lines.joined(separator: "\n")
     }

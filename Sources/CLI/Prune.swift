@@ -1,4 +1,5 @@
 import ArgumentParser
+import Formats
 import Foundation
 import Graph
 import Scoring
@@ -13,7 +14,7 @@ struct Prune: ParsableCommand {
         criterion's set is then refined by the pruned model's calibration NLL (--refine, 0 to skip).
         """)
 
-    @Argument(help: "The model to prune: a GGUF file (for a split one, its first shard) or a Hugging Face folder.")
+    @Argument(help: "The model to prune: a GGUF file (for a split one, its first shard), a Hugging Face folder, or an ONNX model (a .onnx file, or a folder with one: onnxruntime-genai's or optimum's).")
     var input: String
 
     @Argument(help: "Where to write the pruned model, in the input's format (a folder for a folder).")
@@ -48,6 +49,7 @@ struct Prune: ParsableCommand {
     }
 
     func run() throws {
+        if ONNXModel.isONNX(input) { return try pruneONNX() }
         let model = try ModelFiles.read(input, needsTokenizer: amount.given)
         if OutputFormat(of: model) == .safetensors && output.lowercased().hasSuffix(".gguf") {
             throw UsageError(file: output, problem: "prune writes the input's format (a folder); prune to a folder, then `convert` it to GGUF")
@@ -91,6 +93,32 @@ struct Prune: ParsableCommand {
 }
 
 extension Prune {
+    /// ONNX models are pruned by the blocks named; scoring them comes with running them (ONNX conversion).
+    func pruneONNX() throws {
+        guard !amount.given else {
+            throw UsageError(file: input, problem: "ONNX models cannot be scored yet: name the blocks with --layers or --keep")
+        }
+        let model = try ONNXModel(path: input)
+        let removal: BlockRemoval
+        do {
+            removal = layers != nil
+                ? try BlockRemoval(removing: LayerSelection(parsing: layers!), blockCount: model.blockCount)
+                : try BlockRemoval(keeping: LayerSelection(parsing: keep ?? ""), blockCount: model.blockCount)
+        } catch let error as SurgeryError {
+            throw UsageError(file: input, problem: error.description)
+        }
+        let pruned = try model.removingBlocks(removal.removed)
+        let progress = ProgressLine(label: "writing \(URL(fileURLWithPath: output).lastPathComponent)")
+        let written = try pruned.write(to: output) { progress.update(done: $0, total: $1) }
+        progress.finish()
+        let report = PruneReport(input: input, outputs: written.map(\.path), originalBlocks: model.blockCount,
+                                 removed: removal.removed, keptBlocks: pruned.blockCount,
+                                 bytesBefore: model.byteCount, bytesAfter: pruned.byteCount,
+                                 parametersBefore: model.parameterCount, parametersAfter: pruned.parameterCount,
+                                 warnings: [], criterion: nil, calibration: nil, reasons: [], refinement: nil)
+        print(json ? Format.json(report) : report.text)
+    }
+
     /// Each removed block with the scores that condemned it.
     static func reasons(_ removed: [Int], _ run: ScoringRun) -> [String] {
         let importance = run.selections.first?.importance

@@ -3,8 +3,8 @@ import Graph
 /// Removing blocks from a model: the blocks go, the rest are renumbered, and every piece of metadata
 /// that counts or describes blocks is brought in line so the result is a valid, smaller model.
 public struct BlockRemoval: Sendable {
-    public static let originalBlockCountKey = "modelsurgery.original_block_count"
-    public static let removedBlocksKey = "modelsurgery.removed_blocks"
+    public static let originalBlockCountKey = RemovalProvenance.originalBlockCountKey
+    public static let removedBlocksKey = RemovalProvenance.removedBlocksKey
 
     /// Indices of the blocks to remove, ascending.
     public let removed: [Int]
@@ -79,15 +79,12 @@ public struct BlockRemoval: Sendable {
 
     /// Records removed blocks by their indices in the very first model, composing with earlier surgery.
     private func recordProvenance(in model: inout Model) {
-        var previousRemoved = model.metadata[Self.removedBlocksKey]?.array?.compactMap(\.int) ?? []
-        var original = model.metadata[Self.originalBlockCountKey]?.int ?? blockCount
-        let earlier = Set(previousRemoved)
-        var originalIndex = (0 ..< original).filter { !earlier.contains($0) }
-        if originalIndex.count != blockCount { // inconsistent earlier record: start afresh
-            (previousRemoved, original, originalIndex) = ([], blockCount, Array(0 ..< blockCount))
+        let earlier = model.metadata[Self.originalBlockCountKey]?.int.map { original in
+            RemovalProvenance(originalBlockCount: original,
+                              removedBlocks: model.metadata[Self.removedBlocksKey]?.array?.compactMap(\.int) ?? [])
         }
-        let removedOriginal = (previousRemoved + removed.map { originalIndex[$0] }).sorted()
-        model.metadata[Self.originalBlockCountKey] = .uint32(UInt32(original))
-        model.metadata[Self.removedBlocksKey] = .array(.uint32, removedOriginal.map { .uint32(UInt32($0)) })
+        let record = RemovalProvenance.after(removing: removed, blockCount: blockCount, earlier: earlier)
+        model.metadata[Self.originalBlockCountKey] = .uint32(UInt32(record.originalBlockCount))
+        model.metadata[Self.removedBlocksKey] = .array(.uint32, record.removedBlocks.map { .uint32(UInt32($0)) })
     }
 }

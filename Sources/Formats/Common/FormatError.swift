@@ -34,6 +34,8 @@ public enum FormatError: Error, CustomStringConvertible, Equatable {
     /// A Hugging Face folder whose config or layout we cannot read.
     case huggingFace(file: String, problem: String)
     case tokenizer(file: String, problem: String)
+    /// An ONNX model we cannot read, recognize or rewrite.
+    case onnx(file: String, problem: String)
 
     public var description: String {
         switch self {
@@ -103,7 +105,7 @@ public enum FormatError: Error, CustomStringConvertible, Equatable {
             "\(index): tensor '\(tensor)' is in more than one shard (\(shards.joined(separator: ", ")))"
         case let .noSafetensors(folder):
             "\(folder): no model.safetensors or model.safetensors.index.json"
-        case let .output(file, problem), let .huggingFace(file, problem):
+        case let .output(file, problem), let .huggingFace(file, problem), let .onnx(file, problem):
             "\(file): \(problem)"
         case let .tokenizer(file, problem):
             "\(file): \(problem)"

@@ -1,0 +1,90 @@
+import Foundation
+import Graph
+import SwiftProtobuf
+
+/// Writes an ONNX model with its weights as external data: tensors of `externalThreshold` bytes or more go to
+/// `NAME.data` beside the model at 4096-aligned offsets (the ONNX spec's SHOULD), copied from their sources
+/// inside the kernel where it can; smaller ones stay inline, as `onnx.save` keeps them. The protobuf then
+/// holds only the graph, far from its 2 GiB limit. Both files are written beside their targets and renamed
+/// into place at the end.
+struct ONNXWriter {
+    static let externalThreshold = 1024
+    static let alignment = 4096
+    private static let copyBufferSize = 4 << 20
+
+    let model: Onnx_ModelProto
+    /// Initializer name → its bytes; initializers stored in typed fields are written as they are.
+    let tensorBytes: [String: TensorBytes]
+    let inputs: [MappedFile]
+
+    /// Writes `url` and, when any tensor is large enough, `url.data`; returns the files written.
+    func write(to url: URL, progress: ((Int, Int) -> Void)? = nil) throws -> [URL] {
+        let dataURL = url.deletingLastPathComponent().appendingPathComponent(url.lastPathComponent + ".data")
+        let inputIdentities = Set(inputs.map(\.identity))
+        for target in [url, dataURL] {
+            if let identity = FileIdentity(path: target.path), inputIdentities.contains(identity) {
+                throw FormatError.output(file: target.path, problem: "refusing to overwrite an input file")
+            }
+        }
+        var model = model
+        let external = try writeExternalData(of: &model, to: dataURL, progress: progress)
+        let bytes: [UInt8]
+        do {
+            bytes = try model.serializedBytes()
+        } catch {
+            throw FormatError.output(file: url.path, problem: "the graph does not fit in a protobuf (2 GiB at most): \(error)")
+        }
+        let output = try OutputFile(target: url)
+        try output.write(bytes)
+        try external?.commit()
+        try output.commit()
+        return [url] + (external == nil ? [] : [dataURL])
+    }
+
+    /// Points every large initializer of `model` at its place in the data file, inlines the small ones, and
+    /// writes the data file; nil when no tensor goes external.
+    private func writeExternalData(of model: inout Onnx_ModelProto, to dataURL: URL,
+                                   progress: ((Int, Int) -> Void)?) throws -> OutputFile? {
+        let total = model.graph.initializer.reduce(0) { $0 + (tensorBytes[$1.name]?.count ?? 0) }
+        guard model.graph.initializer.contains(where: { (tensorBytes[$0.name]?.count ?? 0) >= Self.externalThreshold }) else {
+            for index in model.graph.initializer.indices { inline(&model.graph.initializer[index]) }
+            return nil
+        }
+        let output = try OutputFile(target: dataURL)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.copyBufferSize, alignment: 4096)
+        defer { buffer.deallocate() }
+        var done = 0
+        for index in model.graph.initializer.indices {
+            guard let bytes = tensorBytes[model.graph.initializer[index].name] else { continue }
+            guard bytes.count >= Self.externalThreshold else {
+                inline(&model.graph.initializer[index])
+                continue
+            }
+            try output.writeZeros((Self.alignment - output.bytesWritten % Self.alignment) % Self.alignment)
+            let offset = output.bytesWritten
+            try output.copy(bytes, through: buffer)
+            var tensor = model.graph.initializer[index]
+            tensor.clearRawData()
+            tensor.dataLocation = .external
+            tensor.externalData = [("location", dataURL.lastPathComponent), ("offset", String(offset)),
+                                   ("length", String(bytes.count))].map { key, value in
+                var entry = Onnx_StringStringEntryProto()
+                entry.key = key
+                entry.value = value
+                return entry
+            }
+            model.graph.initializer[index] = tensor
+            done += bytes.count
+            progress?(done, total)
+        }
+        return output
+    }
+
+    /// The tensor with its bytes inline as `raw_data`.
+    private func inline(_ tensor: inout Onnx_TensorProto) {
+        guard let bytes = tensorBytes[tensor.name] else { return }
+        tensor.rawData = Data(bytes.buffer)
+        tensor.clearDataLocation()
+        tensor.externalData = []
+    }
+}

@@ -1,0 +1,28 @@
+/// What a pruned model records about its removed blocks, by their indices in the very first model, so that
+/// surgery on an already pruned model composes with the earlier record.
+public struct RemovalProvenance: Equatable, Sendable {
+    public static let originalBlockCountKey = "modelsurgery.original_block_count"
+    public static let removedBlocksKey = "modelsurgery.removed_blocks"
+
+    public let originalBlockCount: Int
+    /// Indices in the original model, ascending.
+    public let removedBlocks: [Int]
+
+    public init(originalBlockCount: Int, removedBlocks: [Int]) {
+        self.originalBlockCount = originalBlockCount
+        self.removedBlocks = removedBlocks
+    }
+
+    /// The record after removing `removed` (indices in the current model of `blockCount` blocks) from a model
+    /// whose earlier record is `earlier`; an earlier record that does not fit the model is started afresh.
+    public static func after(removing removed: [Int], blockCount: Int, earlier: RemovalProvenance?) -> RemovalProvenance {
+        var previous = earlier ?? RemovalProvenance(originalBlockCount: blockCount, removedBlocks: [])
+        var originalIndex = (0 ..< previous.originalBlockCount).filter { !Set(previous.removedBlocks).contains($0) }
+        if originalIndex.count != blockCount {
+            previous = RemovalProvenance(originalBlockCount: blockCount, removedBlocks: [])
+            originalIndex = Array(0 ..< blockCount)
+        }
+        return RemovalProvenance(originalBlockCount: previous.originalBlockCount,
+                                 removedBlocks: (previous.removedBlocks + removed.map { originalIndex[$0] }).sorted())
+    }
+}
