@@ -19,7 +19,7 @@ struct Inspect: ParsableCommand {
     func run() throws {
         if ONNXModel.isONNX(model) {
             let summary = try ONNXModel(path: model).summary
-            print(json ? Format.json(summary) : summary.text)
+            print(json ? Format.json(summary) : summary.text(listTensors: tensors))
             return
         }
         let report = InspectReport(model: try ModelFiles.read(model, needsTokenizer: false), file: model, listTensors: tensors)
@@ -157,7 +157,7 @@ struct InspectReport: Encodable {
 }
 
 extension ONNXSummary {
-    var text: String {
+    func text(listTensors: Bool) -> String {
         func values(_ list: [Value]) -> String {
             list.map { "\($0.name) \($0.type)[\($0.shape.joined(separator: ", "))]" }.joined(separator: ", ")
         }
@@ -179,12 +179,26 @@ extension ONNXSummary {
         ] + (removedBlocks.map { [("pruned", "blocks \($0.map(String.init).joined(separator: ",")) of \(originalBlockCount ?? 0) removed")] } ?? [])
         lines += rows.map { "  " + $0.0.padding(toLength: 18, withPad: " ", startingAt: 0) + $0.1 }
         lines.append("")
-        lines.append("  block  nodes  parameters   bytes")
+        lines.append("  block  nodes  parameters   bytes       roles")
         for block in blocks {
             lines.append("  " + String(block.index).padding(toLength: 7, withPad: " ", startingAt: 0)
                 + String(block.nodes).padding(toLength: 7, withPad: " ", startingAt: 0)
                 + Format.count(block.parameters).padding(toLength: 13, withPad: " ", startingAt: 0)
-                + Format.bytes(block.bytes))
+                + Format.bytes(block.bytes).padding(toLength: 12, withPad: " ", startingAt: 0)
+                + block.tensors.map(\.role).joined(separator: " "))
+        }
+        if listTensors {
+            lines.append("")
+            lines.append("  block  role               type      shape              bytes      initializer")
+            for block in blocks {
+                for tensor in block.tensors {
+                    lines.append("  " + String(block.index).padding(toLength: 7, withPad: " ", startingAt: 0)
+                        + tensor.role.padding(toLength: 19, withPad: " ", startingAt: 0)
+                        + tensor.type.padding(toLength: 10, withPad: " ", startingAt: 0)
+                        + tensor.shape.map(String.init).joined(separator: "×").padding(toLength: 19, withPad: " ", startingAt: 0)
+                        + Format.bytes(tensor.bytes).padding(toLength: 11, withPad: " ", startingAt: 0) + tensor.name)
+                }
+            }
         }
         return lines.joined(separator: "\n")
     }

@@ -167,6 +167,15 @@ def test_inspect_counts_what_onnx_reads(name):
     assert len(report["blocks"]) == 4 and all(b["nodes"] > 0 for b in report["blocks"])
     assert sum(b["nodes"] for b in report["blocks"]) + report["globals"]["nodes"] == len(model.graph.node)
     assert report["residual"] == ("fusedNorms" if name.startswith("genai") else "addChain")
+    projections = ["attn_qkv"] if name.startswith("genai") else ["attn_q", "attn_k", "attn_v"]
+    expected = {f"{p}.weight" for p in projections + ["attn_output", "ffn_gate", "ffn_up", "ffn_down"]}
+    expected |= {"attn_norm.weight", "ffn_norm.weight"}
+    if name.endswith("int4"):
+        expected |= {r.replace(".weight", ".scales") for r in expected if "norm" not in r}
+    if "qwen2" in name:
+        expected |= {f"{p}.bias" for p in projections}
+    for block in report["blocks"]:
+        assert {t["role"] for t in block["tensors"]} == expected, f"block {block['index']}"
 
 
 # ------------------------------------------------------------- bad input: one line, nothing written
@@ -197,6 +206,10 @@ BAD = {
     "external data short": ("dynamo-llama", lambda p: external(p).write_bytes(external(p).read_bytes()[:1000]),
                             "run past the end"),
     "initializer bytes do not fit its shape": ("dynamo-qwen2", lambda p: shrink_first_raw_tensor(p), "needs"),
+    "external data out of bounds": ("dynamo-llama", lambda p: edit_external(p, "offset", "99999999"), "run past the end"),
+    "external data outside the folder": ("dynamo-llama", lambda p: edit_external(p, "location", "../model.onnx.data"),
+                                         "not a file beside the model"),
+    "broken residual": ("optimum-llama", lambda p: cut_residual(p), "block 1: expected one Add"),
     "no recognisable blocks": ("dynamo-qwen2", lambda p: rename_every_node(p), "not a decoder graph"),
 }
 
@@ -205,6 +218,20 @@ def shrink_first_raw_tensor(path):
     model = onnx.load(str(path))
     tensor = next(t for t in model.graph.initializer if len(t.raw_data) >= 1024)
     tensor.raw_data = tensor.raw_data[:-4]
+    onnx.save(model, str(path))
+
+
+def edit_external(path, key, value):
+    model = onnx.load(str(path), load_external_data=False)
+    tensor = next(t for t in model.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL)
+    next(e for e in tensor.external_data if e.key == key).value = value
+    onnx.save(model, str(path))
+
+
+def cut_residual(path):
+    """Block 1's output residual Add becomes a Sub: the Add-chain pattern fails there."""
+    model = onnx.load(str(path))
+    next(n for n in model.graph.node if n.name == "/model/layers.1/Add_1").op_type = "Sub"
     onnx.save(model, str(path))
 
 

@@ -75,6 +75,13 @@ struct DecoderGraph {
         return nil
     }
 
+    /// ` (name, name, …)` of up to five nodes, for errors.
+    func nodeList(_ indices: [Int]) -> String {
+        guard !indices.isEmpty else { return "" }
+        let names = indices.prefix(5).map { graph.node[$0].name.isEmpty ? graph.node[$0].opType : graph.node[$0].name }
+        return " (" + names.joined(separator: ", ") + (indices.count > 5 ? ", …" : "") + ")"
+    }
+
     // MARK: Who makes and who reads each tensor
 
     func producer(of tensor: String) -> Int? {
@@ -102,7 +109,8 @@ struct DecoderGraph {
     /// Add chain: the residual leaving `block`, the one `Add` output of the block read outside it.
     func residualOutput(of block: Int) throws -> String {
         var found: [String] = []
-        for index in graph.node.indices where blockOfNode[index] == block && graph.node[index].opType == "Add" {
+        let adds = graph.node.indices.filter { blockOfNode[$0] == block && graph.node[$0].opType == "Add" }
+        for index in adds {
             for output in graph.node[index].output where !output.isEmpty {
                 let readOutside = consumers(of: output).contains { isOutside(block, $0) }
                 if readOutside || isGraphOutput(output) { found.append(output) }
@@ -110,7 +118,8 @@ struct DecoderGraph {
         }
         guard found.count == 1 else {
             throw FormatError.onnx(file: file, problem: "block \(block): expected one Add whose output carries the residual "
-                + "stream out of the block, found \(found.count)\(found.isEmpty ? "" : " (\(found.joined(separator: ", ")))")")
+                + "stream out of the block, found \(found.count)"
+                + (found.isEmpty ? " among its Add nodes\(nodeList(adds))" : " (\(found.joined(separator: ", ")))"))
         }
         return found[0]
     }
@@ -133,7 +142,7 @@ struct DecoderGraph {
         }
         guard entries.count == 1 else {
             throw FormatError.onnx(file: file, problem: "block \(block): expected one input norm reading the residual stream "
-                + "from outside the block, found \(entries.count)")
+                + "from outside the block, found \(entries.count)\(nodeList(entries))")
         }
         return entries[0]
     }
@@ -148,7 +157,7 @@ struct DecoderGraph {
         }
         guard next.count == 1 else {
             throw FormatError.onnx(file: file, problem: "block \(block): expected one \(Self.fusedNorm) after the block "
-                + "taking its output, found \(next.count)")
+                + "taking its output, found \(next.count)\(nodeList(next))")
         }
         return next[0]
     }

@@ -16,6 +16,15 @@ public struct ONNXSummary: Encodable {
         public let bytes: Int
     }
 
+    public struct Tensor: Encodable {
+        /// The initializer's part in the block (`attn_q.weight`, `ffn_down.scales`), as the common model names it.
+        public let role: String
+        public let name: String
+        public let type: String
+        public let shape: [Int]
+        public let bytes: Int
+    }
+
     public struct BlockSummary: Encodable {
         public let index: Int
         public let nodes: Int
@@ -23,6 +32,7 @@ public struct ONNXSummary: Encodable {
         public let bytes: Int
         public let cacheInputs: [String]
         public let cacheOutputs: [String]
+        public let tensors: [Tensor]
     }
 
     public let file: String
@@ -62,11 +72,18 @@ extension ONNXModel {
                              bytes: names.reduce(0) { $0 + sizes[$1]!.bytes })
         }
         let owned = { (block: Int?) in sizes.keys.filter { readers[$0] == [block] } }
+        let roles = decoder.initializerRoles()
+        let tensors = Dictionary(graph.initializer.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         let blocks = (0 ..< blockCount).map { block -> ONNXSummary.BlockSummary in
             let counts = part(owned(block), nodes: decoder.blockOfNode.filter { $0 == block }.count)
             let cache = { (names: [String]) in names.filter { LayerToken.cacheBlock(of: $0)?.number == block } }
+            let named = (roles[block] ?? []).map { role, name in
+                ONNXSummary.Tensor(role: role, name: name, type: ONNXElementType.name(tensors[name]!.dataType),
+                                   shape: tensors[name]!.dims.map { Int($0) }, bytes: sizes[name]!.bytes)
+            }
             return ONNXSummary.BlockSummary(index: block, nodes: counts.nodes, parameters: counts.parameters, bytes: counts.bytes,
-                                            cacheInputs: cache(graph.input.map(\.name)), cacheOutputs: cache(graph.output.map(\.name)))
+                                            cacheInputs: cache(graph.input.map(\.name)), cacheOutputs: cache(graph.output.map(\.name)),
+                                            tensors: named)
         }
         let unread = sizes.keys.filter { readers[$0] == nil }
         let shared = sizes.keys.filter { (readers[$0]?.count ?? 0) > 1 }
