@@ -72,7 +72,7 @@ $(HF_VENV)/.base: requirements-hf.txt | system-deps
 $(HF_VENV)/llama.cpp/convert_hf_to_gguf.py: | $(HF_VENV)/.base
 	rm -rf $(HF_VENV)/sdist $(HF_VENV)/llama.cpp
 	mkdir -p $(HF_VENV)/sdist $(HF_VENV)/llama.cpp
-	$(HF_VENV)/bin/python -m pip download --quiet --no-deps --no-binary :all: $(LLAMA_CPP_PYTHON) -d $(HF_VENV)/sdist
+	$(HF_VENV)/bin/python -m pip download --quiet --no-deps --no-binary llama-cpp-python $(LLAMA_CPP_PYTHON) -d $(HF_VENV)/sdist
 	tar xzf $(HF_VENV)/sdist/llama_cpp_python-*.tar.gz -C $(HF_VENV)/llama.cpp --strip-components=3 \
 		--wildcards 'llama_cpp_python-*/vendor/llama.cpp'
 	touch $@
