@@ -17,7 +17,7 @@ extension DecoderGraph {
             case .fusedNorms: try bypassFusedNorms(block)
             }
             graph.output.removeAll { LayerToken.cacheBlock(of: $0.name)?.number == block }
-            dropDeadNodes(in: [block])
+            try dropDeadNodes(in: [block])
             retired.insert(block)
         }
         let gone = Set(removed)
@@ -79,19 +79,17 @@ extension DecoderGraph {
         graph.node[index].input = graph.node[index].input.map { $0 == old ? new : $0 }
     }
 
-    /// Drops nodes of the removed blocks whose outputs nothing reads any more, until none is left.
-    private mutating func dropDeadNodes(in removed: Set<Int>) {
+    /// Drops nodes of the removed blocks whose outputs nothing reads any more, until none is left: in
+    /// topological order, one pass from the end sees every reader of a node before the node.
+    private mutating func dropDeadNodes(in removed: Set<Int>) throws {
+        try sortTopologically()
+        var read = Set(graph.output.map(\.name))
         var alive = [Bool](repeating: true, count: graph.node.count)
-        var changed = true
-        while changed {
-            changed = false
-            var read = Set(graph.output.map(\.name))
-            for index in graph.node.indices where alive[index] { read.formUnion(Self.namesRead(by: graph.node[index])) }
-            for index in graph.node.indices where alive[index] {
-                guard let block = blockOfNode[index], removed.contains(block),
-                      !graph.node[index].output.contains(where: read.contains) else { continue }
+        for index in graph.node.indices.reversed() {
+            if let block = blockOfNode[index], removed.contains(block), !graph.node[index].output.contains(where: read.contains) {
                 alive[index] = false
-                changed = true
+            } else {
+                read.formUnion(Self.namesRead(by: graph.node[index]))
             }
         }
         graph.node = graph.node.indices.filter { alive[$0] }.map { graph.node[$0] }
