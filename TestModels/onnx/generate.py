@@ -15,15 +15,21 @@ Writes (relative to this folder):
                                  torch.onnx.export(dynamo=True) with KV cache inputs/outputs, saved with external
                                  data in one file (onnx default size_threshold 1024: small constants stay inline)
   torch-dynamo/qwen2/model.onnx  same, all initializers inline
-                                 (both: node metadata_props cut down to pkg.torch.onnx.name_scopes and namespace)
+  torch-dynamo/qwen2-nokv/model.onnx
+                                 qwen2 without KV cache: inputs input_ids and attention_mask only (no
+                                 position_ids: a Range in the graph makes 0..S-1), output logits only; inline
+                                 (all three: node metadata_props cut down to pkg.torch.onnx.name_scopes and
+                                 namespace)
   optimum/llama/                 optimum-onnx main_export(task="text-generation-with-past"): model.onnx, config,
                                  tokenizer files
   genai/llama/fp32/, genai/llama/int4/, genai/qwen2/int4/
                                  onnxruntime-genai model builder (-e cpu -p fp32|int4): model.onnx,
                                  model.onnx.data, genai_config.json, tokenizer files
-  golden.npz                     reference logits (float32), see step_golden; uncompressed (ZIP_STORED) .npz
+  golden.npz                     reference logits (float32), see step_golden; uncompressed (ZIP_STORED) .npz;
+                                 prefill and decode keys per fixture, prefill only for dynamo-qwen2-nokv
   golden.json                    ids, removal sets, greedy tokens, versions, how each reference was made,
-                                 sanity diffs of each fixture against its unpruned reference
+                                 sanity diffs of each fixture against its unpruned reference, and per
+                                 fixture its "runs" (["prefill", "decode"], or ["prefill"] without KV cache)
 
 Which interpreter runs which step (three venvs because the exporters' pins clash; see PINS):
   venv          (default <repo>/.venv-onnx,         env MODELSURGERY_ONNX_VENV,         --venv)
@@ -42,7 +48,8 @@ Usage (any Python 3.11 may run the driver; each step re-runs itself under its ve
   python3.11 TestModels/onnx/generate.py STEP    # one of models|torch|optimum|genai|golden|check
 `all` is deterministic: re-running it rewrites every committed file byte for byte. Offline (HF_HUB_OFFLINE=1).
 `check` re-reads the committed files only: onnxruntime loads every fixture, the unpruned golden logits match
-onnxruntime within 1e-4, and onnxruntime-genai's greedy tokens match for the genai folders.
+onnxruntime within 1e-4 (prefill, and decode where the fixture has a KV cache), and onnxruntime-genai's greedy
+tokens match for the genai folders.
 """
 from __future__ import annotations
 
@@ -78,15 +85,19 @@ REMOVALS = [[0], [2], [1, 2], [3]]  # first, a middle, two consecutive, last of 
 MODELS = ("llama", "qwen2")
 TOL = 1e-4
 
-# fixture name -> (folder relative to HERE, model, precision)
+# fixture name -> (folder relative to HERE, model, precision, runs); runs: the golden runs of the fixture,
+# "decode" only where the graph has a KV cache
+KV_RUNS = ("prefill", "decode")
 FIXTURES = {
-    "dynamo-llama": ("torch-dynamo/llama", "llama", "fp32"),
-    "dynamo-qwen2": ("torch-dynamo/qwen2", "qwen2", "fp32"),
-    "optimum-llama": ("optimum/llama", "llama", "fp32"),
-    "genai-llama-fp32": ("genai/llama/fp32", "llama", "fp32"),
-    "genai-llama-int4": ("genai/llama/int4", "llama", "int4"),
-    "genai-qwen2-int4": ("genai/qwen2/int4", "qwen2", "int4"),
+    "dynamo-llama": ("torch-dynamo/llama", "llama", "fp32", KV_RUNS),
+    "dynamo-qwen2": ("torch-dynamo/qwen2", "qwen2", "fp32", KV_RUNS),
+    "dynamo-qwen2-nokv": ("torch-dynamo/qwen2-nokv", "qwen2", "fp32", ("prefill",)),
+    "optimum-llama": ("optimum/llama", "llama", "fp32", KV_RUNS),
+    "genai-llama-fp32": ("genai/llama/fp32", "llama", "fp32", KV_RUNS),
+    "genai-llama-int4": ("genai/llama/int4", "llama", "int4", KV_RUNS),
+    "genai-qwen2-int4": ("genai/qwen2/int4", "qwen2", "int4", KV_RUNS),
 }
+DYNAMO_NOKV_MODELS = ("qwen2",)  # torch-dynamo/<model>-nokv
 # genai builds made by the genai step: (model, precision); the committed folder plus one per removal set
 GENAI_BUILDS = [("llama", "fp32"), ("llama", "int4"), ("qwen2", "int4")]
 DYNAMO_KEEP_NODE_METADATA = ("pkg.torch.onnx.name_scopes", "namespace")
@@ -316,6 +327,19 @@ def step_torch():
             return (self.lm_head(out.last_hidden_state), *flat)
 
     WithKV.__qualname__ = "WithKV"  # appears in the `namespace` metadata
+
+    class NoKV(torch.nn.Module):
+        """Same attribute names as WithKV; no cache: (input_ids, attention_mask) -> logits."""
+
+        def __init__(self, m):
+            super().__init__()
+            self.model, self.lm_head = m.model, m.lm_head
+
+        def forward(self, input_ids, attention_mask):
+            h = self.model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).last_hidden_state
+            return self.lm_head(h)
+
+    NoKV.__qualname__ = "NoKV"
     B = torch.export.Dim("batch_size", min=1, max=64)
     S = torch.export.Dim("sequence_length", min=1, max=128)
     P = torch.export.Dim("past_sequence_length", min=0, max=127)
@@ -357,6 +381,29 @@ def step_torch():
         onnx.checker.check_model(str(out / "model.onnx"), full_check=True)
         log("torch", f"{name}: exported in {time.time() - t:.1f}s, {raw.stat().st_size} -> "
             f"{sum(f.stat().st_size for f in out.iterdir())} bytes; stripped node metadata "
+            + ", ".join(f"{k} {v}" for k, v in sorted(stripped.items())))
+
+    # without KV cache (after the exports above, so that they do not depend on it): the mask has the length of
+    # input_ids, and the position ids are made in the graph
+    for name in DYNAMO_NOKV_MODELS:
+        model = load_hf(HF / name)
+        ids = torch.tensor([[5, 6, 7, 8], [9, 10, 11, 12]])
+        mask = torch.ones_like(ids)
+        t = time.time()
+        prog = torch.onnx.export(NoKV(model).eval(), (ids, mask), dynamo=True, opset_version=18,
+                                 input_names=["input_ids", "attention_mask"], output_names=["logits"],
+                                 dynamic_shapes=({0: B, 1: S}, {0: B, 1: S}), external_data=False, verbose=False)
+        raw = tmp / f"{name}-nokv.onnx"
+        prog.save(str(raw), external_data=False)
+        m = onnx.load(str(raw))
+        stripped = strip_node_metadata(m)
+        out = HERE / "torch-dynamo" / f"{name}-nokv"
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+        onnx.save_model(m, str(out / "model.onnx"))
+        onnx.checker.check_model(str(out / "model.onnx"), full_check=True)
+        log("torch", f"{name}-nokv: exported in {time.time() - t:.1f}s, {raw.stat().st_size} -> "
+            f"{(out / 'model.onnx').stat().st_size} bytes; stripped node metadata "
             + ", ".join(f"{k} {v}" for k, v in sorted(stripped.items())))
 
 
@@ -443,6 +490,13 @@ def ort_prefill_decode(path):
     _, presents = ort_run(sess, GOLDEN_IDS[:PREFIX])
     decode = ort_run(sess, GOLDEN_IDS[PREFIX:], past_len=PREFIX, past=presents)[0]
     return prefill, decode
+
+
+def ort_runs(path, runs):
+    """{run: logits} for the fixture's runs: prefill only for a graph without KV cache."""
+    if "decode" in runs:
+        return dict(zip(("prefill", "decode"), ort_prefill_decode(path)))
+    return {"prefill": ort_run(ort_session(path), GOLDEN_IDS)[0]}
 
 
 def hf_prefill_decode(model):
@@ -559,10 +613,11 @@ def step_golden():
     log("golden", f"transformers references in {time.time() - t0:.1f}s")
 
     fixtures, genai_tokens = {}, {}
-    for fx, (folder, model, prec) in FIXTURES.items():
+    for fx, (folder, model, prec, runs) in FIXTURES.items():
         t = time.time()
         path = HERE / folder / "model.onnx"
-        entry = {"path": folder + "/model.onnx", "model": model, "precision": prec, "references": {}}
+        entry = {"path": folder + "/model.onnx", "model": model, "precision": prec, "runs": list(runs),
+                 "references": {}}
         for removed in all_removals():
             rk = rkey(removed)
             if prec == "fp32":
@@ -577,17 +632,19 @@ def step_golden():
                 if bad:
                     entry["references"][rk]["int4_weights_differ"] = bad[:10]
             arrays[f"{fx}/prefill/{rk}"] = prefill
-            arrays[f"{fx}/decode/{rk}"] = decode
+            if "decode" in runs:
+                arrays[f"{fx}/decode/{rk}"] = decode
             entry["references"].setdefault(rk, {})["made_by"] = how
             entry["references"][rk]["argmax_prefill"] = prefill.argmax(-1).tolist()
-            entry["references"][rk]["decode_vs_prefill_max_abs_diff"] = maxdiff(decode, prefill[PREFIX:])
+            if "decode" in runs:
+                entry["references"][rk]["decode_vs_prefill_max_abs_diff"] = maxdiff(decode, prefill[PREFIX:])
         # sanity: the committed (unpruned) fixture under onnxruntime vs its unpruned reference
-        got_prefill, got_decode = ort_prefill_decode(path)
+        got = ort_runs(path, runs)
         entry["sanity_unpruned_max_abs_diff"] = {
-            "prefill": maxdiff(got_prefill, arrays[f"{fx}/prefill/unpruned"]),
-            "decode": maxdiff(got_decode, arrays[f"{fx}/decode/unpruned"])}
+            run: maxdiff(got[run], arrays[f"{fx}/{run}/unpruned"]) for run in runs}
         if prec == "int4":  # information only: 4-bit round-to-nearest of N(0, 0.15) weights
-            entry["int4_vs_transformers_unpruned_max_abs_diff"] = maxdiff(got_prefill, hf_ref[model, "unpruned"][0])
+            entry["int4_vs_transformers_unpruned_max_abs_diff"] = maxdiff(got["prefill"],
+                                                                         hf_ref[model, "unpruned"][0])
         if fx.startswith("genai-"):
             toks = {}
             for removed in all_removals():
@@ -608,6 +665,8 @@ def step_golden():
         "kept_layers": {rkey(r): [i for i in range(N_LAYERS) if i not in r] for r in all_removals()},
         "npz": {
             "file": "golden.npz (uncompressed zip of .npy, little-endian float32, C order)",
+            "runs": "fixtures[<fixture>].runs lists the runs that have keys: ['prefill', 'decode'], or ['prefill'] "
+                    "for a graph without KV cache (dynamo-qwen2-nokv: no decode keys)",
             "keys": "<fixture>/prefill/<R> [6, 320]: logits of input_ids (attention_mask all ones, position_ids "
                     "0..5, empty KV cache); <fixture>/decode/<R> [2, 320]: logits of input_ids[4:6] fed after a "
                     "prefill of input_ids[:4] from an empty cache, with the 4-position KV it returned "
@@ -646,19 +705,29 @@ def step_check():
     golden = json.loads((HERE / "golden.json").read_text())
     arrays = np.load(HERE / "golden.npz")
     failures = []
-    for fx, (folder, model, prec) in FIXTURES.items():
+    for fx, (folder, model, prec, runs) in FIXTURES.items():
         t = time.time()
         path = HERE / folder / "model.onnx"
         try:
-            prefill, decode = ort_prefill_decode(path)
-            d = {"prefill": maxdiff(prefill, arrays[f"{fx}/prefill/unpruned"]),
-                 "decode": maxdiff(decode, arrays[f"{fx}/decode/unpruned"])}
+            got = ort_runs(path, runs)
+            d = {run: maxdiff(got[run], arrays[f"{fx}/{run}/unpruned"]) for run in runs}
             ok = max(d.values()) <= TOL
             msg = f"onnxruntime vs golden unpruned: {d}"
-            for r in REMOVALS:
+            if golden["fixtures"][fx]["runs"] != list(runs):
+                ok, msg = False, msg + f"; golden.json runs {golden['fixtures'][fx]['runs']}"
+            for r in all_removals():
                 for kind, rows in (("prefill", len(GOLDEN_IDS)), ("decode", len(GOLDEN_IDS) - PREFIX)):
-                    if arrays[f"{fx}/{kind}/{rkey(r)}"].shape != (rows, VOCAB):
-                        ok, msg = False, msg + f"; bad shape {fx}/{kind}/{rkey(r)}"
+                    key = f"{fx}/{kind}/{rkey(r)}"
+                    if kind not in runs:
+                        if key in arrays.files:
+                            ok, msg = False, msg + f"; unexpected {key}"
+                    elif arrays[key].shape != (rows, VOCAB):
+                        ok, msg = False, msg + f"; bad shape {key}"
+            if "decode" not in runs:  # really a graph without KV cache
+                m = onnx.load(str(path), load_external_data=False)
+                names = ([i.name for i in m.graph.input], [o.name for o in m.graph.output])
+                if names != (["input_ids", "attention_mask"], ["logits"]):
+                    ok, msg = False, msg + f"; inputs/outputs {names}"
             if fx.startswith("dynamo-"):
                 m = onnx.load(str(path), load_external_data=False)
                 keys = {p.key for n in m.graph.node for p in n.metadata_props}
