@@ -19,6 +19,7 @@ extension DecoderGraph {
             graph.output.removeAll { LayerToken.cacheBlock(of: $0.name)?.number == block }
             try dropDeadNodes(in: [block])
             retired.insert(block)
+            reindex()
         }
         let gone = Set(removed)
         let removedCache = Set(graph.input.map(\.name).filter { name in

@@ -23,6 +23,8 @@ struct DecoderGraph {
     /// Blocks already removed while others are being removed: what survives of them (nodes later blocks still
     /// read) does not count as the rest of the graph.
     var retired: Set<Int> = []
+    /// Who makes and who reads each tensor; rebuilt (`reindex`) after the graph changes.
+    private(set) var index = TensorIndex(nodes: [])
 
     static let fusedNorm = "SkipSimplifiedLayerNormalization"
     static let plainNorm = "SimplifiedLayerNormalization"
@@ -30,6 +32,7 @@ struct DecoderGraph {
     init(graph: Onnx_GraphProto, file: String) throws {
         self.graph = graph
         self.file = file
+        index = TensorIndex(nodes: graph.node)
         let blockOfNode = graph.node.map(Self.block(of:))
         self.blockOfNode = blockOfNode
         let numbers = Set(blockOfNode.compactMap { $0 })
@@ -84,14 +87,12 @@ struct DecoderGraph {
 
     // MARK: Who makes and who reads each tensor
 
-    func producer(of tensor: String) -> Int? {
-        tensor.isEmpty ? nil : graph.node.firstIndex { $0.output.contains(tensor) }
-    }
+    mutating func reindex() { index = TensorIndex(nodes: graph.node) }
+
+    func producer(of tensor: String) -> Int? { index.producer[tensor] }
 
     /// Nodes that read `tensor`, directly or from inside one of their subgraphs.
-    func consumers(of tensor: String) -> [Int] {
-        tensor.isEmpty ? [] : graph.node.indices.filter { Self.namesRead(by: graph.node[$0]).contains(tensor) }
-    }
+    func consumers(of tensor: String) -> [Int] { index.readers[tensor] ?? [] }
 
     func isGraphOutput(_ tensor: String) -> Bool { graph.output.contains { $0.name == tensor } }
 
@@ -160,5 +161,21 @@ struct DecoderGraph {
                 + "taking its output, found \(next.count)\(nodeList(next))")
         }
         return next[0]
+    }
+}
+
+/// The producer and the readers (subgraphs' reads of outer names included) of each tensor name of a graph.
+struct TensorIndex {
+    let producer: [String: Int]
+    let readers: [String: [Int]]
+
+    init(nodes: [Onnx_NodeProto]) {
+        var producer: [String: Int] = [:], readers: [String: [Int]] = [:]
+        for (index, node) in nodes.enumerated() {
+            for output in node.output where !output.isEmpty && producer[output] == nil { producer[output] = index }
+            for name in Set(DecoderGraph.namesRead(by: node)) { readers[name, default: []].append(index) }
+        }
+        self.producer = producer
+        self.readers = readers
     }
 }
