@@ -11,13 +11,17 @@ extension DecoderGraph {
     }
 
     private mutating func removeBlocks(_ removed: [Int]) throws -> [String: String] {
+        // Rewiring only points readers at earlier tensors, and dropping nodes keeps the order: sorted once, the
+        // graph stays sorted.
+        try sortTopologically()
+        reindex()
         for block in removed.reversed() {
             switch residual {
             case .addChain: try bypassAddChain(block)
             case .fusedNorms: try bypassFusedNorms(block)
             }
             graph.output.removeAll { LayerToken.cacheBlock(of: $0.name)?.number == block }
-            try dropDeadNodes(in: [block])
+            dropDeadNodes(in: [block])
             retired.insert(block)
             reindex()
         }
@@ -28,9 +32,7 @@ extension DecoderGraph {
         try redirectReads(of: removedCache, keptBlocks: (0 ..< blockCount).filter { !gone.contains($0) })
         graph.input.removeAll { removedCache.contains($0.name) }
         dropUnreferenced()
-        let names = renumber(removing: gone)
-        try sortTopologically()
-        return names
+        return renumber(removing: gone)
     }
 
     /// Add chain: whoever read the block's output reads its input instead.
@@ -82,8 +84,7 @@ extension DecoderGraph {
 
     /// Drops nodes of the removed blocks whose outputs nothing reads any more, until none is left: in
     /// topological order, one pass from the end sees every reader of a node before the node.
-    private mutating func dropDeadNodes(in removed: Set<Int>) throws {
-        try sortTopologically()
+    private mutating func dropDeadNodes(in removed: Set<Int>) {
         var read = Set(graph.output.map(\.name))
         var alive = [Bool](repeating: true, count: graph.node.count)
         for index in graph.node.indices.reversed() {

@@ -173,7 +173,9 @@ struct TensorIndex {
         var producer: [String: Int] = [:], readers: [String: [Int]] = [:]
         for (index, node) in nodes.enumerated() {
             for output in node.output where !output.isEmpty && producer[output] == nil { producer[output] = index }
-            for name in Set(DecoderGraph.namesRead(by: node)) { readers[name, default: []].append(index) }
+            for name in DecoderGraph.namesRead(by: node) where readers[name]?.last != index {
+                readers[name, default: []].append(index)
+            }
         }
         self.producer = producer
         self.readers = readers
