@@ -107,16 +107,23 @@ onnx-proto: $(VENV)/.interop
 demo: release $(VENV)/.interop $(SMOLLM2)
 	MODELSURGERY=$(RELEASE_BIN) PY=$(PY) bash scripts/demo.sh $(SMOLLM2)
 
-# Each part prints ratios against peers measured in the same run: prune against cp and gguf-py; scoring's
+# Each part prints ratios against peers measured in the same run: prune against cp and gguf-py; ONNX prune against
+# cp, onnx_ir and the onnx package, with onnxruntime's decode speed before and after; scoring's
 # time and peak memory (SmolLM2 and a synthetic 7B); GGUF <-> folder conversion and folder pruning against cp
 # and a gguf/safetensors peer; the engine against llama.cpp, PyTorch and onnxruntime.
 BENCH_PEERS := torch==2.13.0+cpu onnx onnxruntime
-bench: release $(VENV)/.interop $(SMOLLM2)
+# The ONNX part exports SmolLM2 with torch and onnxruntime-genai's builder, in the venvs of TestModels/onnx.
+ONNX_VENVS := .venv-onnx/bin/python .venv-onnx-genai/bin/python
+$(ONNX_VENVS):
+	python3 TestModels/onnx/generate.py setup
+
+bench: release $(VENV)/.interop $(SMOLLM2) $(ONNX_VENVS)
 	MODELSURGERY=$(RELEASE_BIN) $(PY) scripts/bench.py
 	MODELSURGERY=$(RELEASE_BIN) $(PY) scripts/bench_scoring.py --binary $(RELEASE_BIN)
 	MODELSURGERY=$(RELEASE_BIN) $(PY) scripts/bench_convert.py
 	$(PY) -m pip install --quiet $(BENCH_PEERS)
 	MODELSURGERY=$(RELEASE_BIN) $(PY) scripts/bench_engine.py
+	MODELSURGERY=$(RELEASE_BIN) $(PY) scripts/bench_onnx.py
 
 clean:
 	rm -rf .build bench-out
