@@ -35,6 +35,9 @@ struct Convert: ParsableCommand {
     private var elementType: ElementType? { dtype.flatMap { ElementType(name: $0) } }
 
     func validate() throws {
+        if output.lowercased().hasSuffix(".onnx") {
+            throw ValidationError("convert writes GGUF files and Hugging Face folders; '\(output)' names an ONNX file, which it does not write")
+        }
         if let splitMaxSize, Format.parseSize(splitMaxSize) == nil {
             throw ValidationError("--split-max-size '\(splitMaxSize)' is not a size like 500M or 4G")
         }

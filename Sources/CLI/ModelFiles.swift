@@ -20,6 +20,10 @@ enum ModelFiles {
     static func read(_ path: String, needsTokenizer: Bool = true) throws -> Model {
         let url = URL(fileURLWithPath: path)
         guard FileManager.default.fileExists(atPath: path) else { throw UsageError(file: path, problem: "no such file") }
+        if ONNXModel.isONNX(path) {
+            throw UsageError(file: path, problem: "an ONNX model can be inspected and pruned by block list (--layers, --keep); "
+                + "scoring, eval and convert read GGUF files and Hugging Face folders")
+        }
         return HuggingFace.isModelFolder(path)
             ? try HuggingFace.readModel(at: url, tokenizer: needsTokenizer) : try GGUF.readModel(at: url)
     }
