@@ -32,7 +32,21 @@ extension DecoderGraph {
         try redirectReads(of: removedCache, keptBlocks: (0 ..< blockCount).filter { !gone.contains($0) })
         graph.input.removeAll { removedCache.contains($0.name) }
         dropUnreferenced()
-        return renumber(removing: gone)
+        let names = renumber(removing: gone)
+        try checkEachTensorIsDefinedOnce()
+        return names
+    }
+
+    /// Each tensor is defined once: by a node, as an initializer, or as a graph input (old IR versions list
+    /// initializers among the inputs too).
+    private func checkEachTensorIsDefinedOnce() throws {
+        let initializers = graph.initializer.map(\.name)
+        let listed = Set(initializers)
+        let defined = graph.node.flatMap(\.output).filter { !$0.isEmpty } + initializers
+            + graph.input.map(\.name).filter { !listed.contains($0) }
+        if let clash = Dictionary(defined.map { ($0, 1) }, uniquingKeysWith: +).first(where: { $0.value > 1 }) {
+            throw FormatError.onnx(file: file, problem: "renumbering the blocks would give two tensors the name \(clash.key)")
+        }
     }
 
     /// Add chain: whoever read the block's output reads its input instead.

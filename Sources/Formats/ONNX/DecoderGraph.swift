@@ -138,7 +138,8 @@ struct DecoderGraph {
     func entryNorm(of block: Int) throws -> Int {
         let entries = graph.node.indices.filter { index in
             let node = graph.node[index]
-            return blockOfNode[index] == block && [Self.fusedNorm, Self.plainNorm].contains(node.opType)
+            let inputs = node.opType == Self.fusedNorm ? 3 : node.opType == Self.plainNorm ? 2 : Int.max
+            return blockOfNode[index] == block && node.input.count >= inputs && !node.output.isEmpty
                 && node.input.allSatisfy { !isProduced($0, inBlock: block) }
         }
         guard entries.count == 1 else {
@@ -153,7 +154,7 @@ struct DecoderGraph {
     func nextNorm(after block: Int) throws -> Int {
         let next = graph.node.indices.filter { index in
             let node = graph.node[index]
-            return isOutside(block, index) && node.opType == Self.fusedNorm && node.input.count >= 3
+            return isOutside(block, index) && node.opType == Self.fusedNorm && node.input.count >= 3 && !node.output.isEmpty
                 && node.input[0 ..< 2].contains { isProduced($0, inBlock: block) }
         }
         guard next.count == 1 else {

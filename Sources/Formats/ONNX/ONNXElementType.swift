@@ -32,6 +32,12 @@ enum ONNXElementType {
         return count
     }
 
+    /// Bytes of `elements` packed elements of `bits` each (the last byte padded), or nil on overflow.
+    static func byteCount(elements: Int, bits: Int) -> Int? {
+        let (totalBits, overflow) = elements.multipliedReportingOverflow(by: bits)
+        return overflow ? nil : totalBits / 8 + (totalBits % 8 == 0 ? 0 : 1)
+    }
+
     /// The bytes `tensor`'s shape and type take as raw data.
     static func byteCount(of tensor: Onnx_TensorProto, file: String) throws -> Int {
         guard let count = elementCount(tensor.dims) else {
@@ -41,11 +47,10 @@ enum ONNXElementType {
             throw FormatError.onnx(file: file, problem: "initializer '\(tensor.name)' has element type \(name(tensor.dataType)), "
                 + "which has no fixed size")
         }
-        let (totalBits, overflow) = count.multipliedReportingOverflow(by: bits)
-        guard !overflow else {
+        guard let bytes = byteCount(elements: count, bits: bits) else {
             throw FormatError.onnx(file: file, problem: "initializer '\(tensor.name)' has an impossible shape \(tensor.dims)")
         }
-        return (totalBits + 7) / 8
+        return bytes
     }
 
     /// Data in the typed repeated fields (`float_data`, …) must hold one value per element (two floats per

@@ -107,7 +107,7 @@ extension ONNXModel {
 
     private static func size(of tensor: Onnx_TensorProto) -> (elements: Int, bytes: Int) {
         let elements = ONNXElementType.elementCount(tensor.dims) ?? 0
-        return (elements, ONNXElementType.bits(tensor.dataType).map { (elements * $0 + 7) / 8 } ?? 0)
+        return (elements, ONNXElementType.bits(tensor.dataType).flatMap { ONNXElementType.byteCount(elements: elements, bits: $0) } ?? 0)
     }
 
     private static func value(_ info: Onnx_ValueInfoProto) -> ONNXSummary.Value {
