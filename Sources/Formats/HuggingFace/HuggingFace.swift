@@ -86,12 +86,7 @@ public enum HuggingFace {
     }
 
     static func readJSON(_ url: URL) throws -> JSONValue {
-        do {
-            let file = try MappedFile(url: url)
-            return try JSONValue.parse(file.bytes)
-        } catch let error as JSONSyntaxError {
-            throw FormatError.huggingFace(file: url.path, problem: "malformed JSON: \(error)")
-        }
+        try JSONFile.read(url, error: FormatError.huggingFace)
     }
 
     /// Writes `model` as a folder at `folder`: weights (sharded above `maxShardBytes`), config.json and the
@@ -120,15 +115,15 @@ public enum HuggingFace {
         if let source = model.origin.folder, fromFolder {
             try copyCompanionFiles(from: source, to: output)
             let config = HuggingFaceConfig.updated(try readJSON(source.appendingPathComponent(configFileName)), for: model)
-            try writeJSON(config, to: output.url(for: configFileName))
+            try JSONFile.write(config, to: output.url(for: configFileName))
         } else {
             let dtype = dtypeName ?? tensors.first { $0.shape.count == 2 }.map { torchName(of: $0.type) } ?? "float32"
             let config = try HuggingFaceConfig.config(for: model, dtype: dtype)
-            try writeJSON(config, to: output.url(for: configFileName))
+            try JSONFile.write(config, to: output.url(for: configFileName))
             for (name, contents) in try HuggingFaceTokenizer.files(from: model.metadata, file: folder.path) {
-                try write(contents, to: output.url(for: name))
+                try JSONFile.write(contents, to: output.url(for: name))
             }
-            try writeJSON(generationConfig(for: model), to: output.url(for: "generation_config.json"))
+            try JSONFile.write(generationConfig(for: model), to: output.url(for: "generation_config.json"))
         }
         let limit = maxShardBytes ?? sourceShardLimit(of: model)
         let safetensorsMetadata = fromFolder
@@ -172,19 +167,6 @@ public enum HuggingFace {
         case .f16: "float16"
         case .bf16: "bfloat16"
         default: "float32"
-        }
-    }
-
-    /// As transformers writes its JSON files: `json.dumps(indent=2)` and a final newline.
-    private static func writeJSON(_ value: JSONValue, to url: URL) throws {
-        try write(Array((value.serialized(.pythonIndented) + "\n").utf8), to: url)
-    }
-
-    private static func write(_ bytes: [UInt8], to url: URL) throws {
-        do {
-            try Data(bytes).write(to: url)
-        } catch {
-            throw FormatError.output(file: url.path, problem: error.localizedDescription)
         }
     }
 }

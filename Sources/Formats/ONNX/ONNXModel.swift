@@ -119,7 +119,7 @@ public struct ONNXModel {
             var isFolder: ObjCBool = false
             guard FileManager.default.fileExists(atPath: file.path, isDirectory: &isFolder), !isFolder.boolValue else { continue }
             if let updated = try updatedConfig(named: name, in: folder) {
-                try writeJSON(updated, to: output.url(for: name))
+                try JSONFile.write(updated, to: output.url(for: name))
             } else {
                 try FileManager.default.copyItem(at: file, to: output.url(for: name))
             }
@@ -134,11 +134,11 @@ public struct ONNXModel {
         let url = folder.appendingPathComponent(name)
         switch name {
         case Self.genaiConfigFileName:
-            let config = try readJSON(url)
+            let config = try Self.readJSON(url)
             guard let model = config["model"], let decoder = model["decoder"] else { return config }
             return config.setting("model", model.setting("decoder", decoder.setting("num_hidden_layers", .integer(blockCount))))
         case "config.json":
-            var config = try readJSON(url)
+            var config = try Self.readJSON(url)
             guard config["num_hidden_layers"] != nil else { return config }
             config = config.setting("num_hidden_layers", .integer(blockCount))
             if let types = config["layer_types"]?.array, keptSourceBlocks.allSatisfy(types.indices.contains) {
@@ -150,21 +150,5 @@ public struct ONNXModel {
         }
     }
 
-    private static func readJSON(_ url: URL) throws -> JSONValue {
-        do {
-            return try JSONValue.parse(Array(try Data(contentsOf: url)))
-        } catch {
-            throw FormatError.onnx(file: url.path, problem: "cannot read JSON: \(error)")
-        }
-    }
-
-    private func readJSON(_ url: URL) throws -> JSONValue { try Self.readJSON(url) }
-
-    private func writeJSON(_ value: JSONValue, to url: URL) throws {
-        do {
-            try Data((value.serialized(.pythonIndented) + "\n").utf8).write(to: url)
-        } catch {
-            throw FormatError.output(file: url.path, problem: error.localizedDescription)
-        }
-    }
+    private static func readJSON(_ url: URL) throws -> JSONValue { try JSONFile.read(url, error: FormatError.onnx) }
 }
