@@ -64,10 +64,8 @@ struct Prune: ParsableCommand {
                 }
                 scoringRun = run
                 removal = try BlockRemoval(removing: LayerSelection(indices: selection.removed), blockCount: model.blocks.count)
-            } else if let layers {
-                removal = try BlockRemoval(removing: LayerSelection(parsing: layers), blockCount: model.blocks.count)
             } else {
-                removal = try BlockRemoval(keeping: LayerSelection(parsing: keep ?? ""), blockCount: model.blocks.count)
+                removal = try namedRemoval(blockCount: model.blocks.count)
             }
         } catch let error as SurgeryError {
             throw UsageError(file: input, problem: error.description)
@@ -101,9 +99,7 @@ extension Prune {
         let model = try ONNXModel(path: input)
         let removal: BlockRemoval
         do {
-            removal = layers != nil
-                ? try BlockRemoval(removing: LayerSelection(parsing: layers!), blockCount: model.blockCount)
-                : try BlockRemoval(keeping: LayerSelection(parsing: keep ?? ""), blockCount: model.blockCount)
+            removal = try namedRemoval(blockCount: model.blockCount)
         } catch let error as SurgeryError {
             throw UsageError(file: input, problem: error.description)
         }
@@ -117,6 +113,12 @@ extension Prune {
                                  parametersBefore: model.parameterCount, parametersAfter: pruned.parameterCount,
                                  warnings: [], criterion: nil, calibration: nil, reasons: [], refinement: nil)
         print(json ? Format.json(report) : report.text)
+    }
+
+    /// The removal the user named with --layers or --keep.
+    func namedRemoval(blockCount: Int) throws -> BlockRemoval {
+        if let layers { return try BlockRemoval(removing: LayerSelection(parsing: layers), blockCount: blockCount) }
+        return try BlockRemoval(keeping: LayerSelection(parsing: keep ?? ""), blockCount: blockCount)
     }
 
     /// Each removed block with the scores that condemned it.

@@ -120,7 +120,12 @@ final class OutputFile {
 
 /// Refuses targets that are one of the model's own source files.
 func checkNotOverwritingInput(_ targets: [URL], of model: Model) throws {
-    let inputs = Set(model.origin.files.map(\.identity))
+    try checkNotOverwriting(model.origin.files, with: targets)
+}
+
+/// Refuses targets that are one of `inputs`.
+func checkNotOverwriting(_ inputs: [MappedFile], with targets: [URL]) throws {
+    let inputs = Set(inputs.map(\.identity))
     for target in targets {
         if let identity = FileIdentity(path: target.path), inputs.contains(identity) {
             throw FormatError.output(file: target.path, problem: "refusing to overwrite an input file")

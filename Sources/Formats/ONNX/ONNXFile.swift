@@ -15,7 +15,6 @@ struct ONNXFile {
     let externalFiles: [MappedFile]
 
     var path: String { file.path }
-    var folder: URL { file.url.deletingLastPathComponent() }
     /// Every file the model's bytes come from.
     var inputs: [MappedFile] { [file] + externalFiles }
 

@@ -20,12 +20,7 @@ struct ONNXWriter {
     /// Writes `url` and, when any tensor is large enough, `url.data`; returns the files written.
     func write(to url: URL, progress: ((Int, Int) -> Void)? = nil) throws -> [URL] {
         let dataURL = url.deletingLastPathComponent().appendingPathComponent(url.lastPathComponent + ".data")
-        let inputIdentities = Set(inputs.map(\.identity))
-        for target in [url, dataURL] {
-            if let identity = FileIdentity(path: target.path), inputIdentities.contains(identity) {
-                throw FormatError.output(file: target.path, problem: "refusing to overwrite an input file")
-            }
-        }
+        try checkNotOverwriting(inputs, with: [url, dataURL])
         var model = model
         let external = try writeExternalData(of: &model, to: dataURL, progress: progress)
         let bytes: [UInt8]
