@@ -406,6 +406,82 @@ def tiny_gemma3() -> None:
     write(w)
 
 
+def tiny_deci() -> None:
+    # Deci / Nemotron-51B: llama's keys under deci.*, with per-layer head_count, head_count_kv and
+    # feed_forward_length arrays, and llama.cpp's four block shapes keyed on them:
+    #   n_head == 0                  attention-free: the FFN reads the residual stream directly
+    #   n_head > 0, n_head_kv == 0   "linear attention": attn_norm then attn_output (n_embd x n_embd), no Q/K/V
+    #   n_head > 0, n_head_kv > 0    ordinary GQA attention (optional attn_output.bias)
+    #   n_ff == 0                    no FFN tensors; llama.cpp `continue`s, discarding the block's attention too
+    # Block 3's FFN is 1 wide with all-zero weights (how a removed FFN is encoded), leaving only its
+    # ffn_down.bias; block 2's 1-wide FFN has real (scaled up) weights so that width 1 is exercised.
+    n_embd, n_vocab, head_dim = 64, 64, 16
+    heads = [4, 0, 4, 4, 4, 0]
+    kv_heads = [2, 0, 0, 2, 2, 0]
+    ffn = [96, 96, 1, 1, 0, 48]
+    n_blocks = len(heads)
+    bias_scale = 10.0     # Builder's 0.01 biases would move the logits by less than the parity tolerance
+    w = gguf.GGUFWriter(HERE / "tiny-deci.gguf", "deci")
+    w.add_name("tiny-deci")
+    w.add_context_length(128)
+    w.add_embedding_length(n_embd)
+    w.add_block_count(n_blocks)
+    w.add_feed_forward_length(ffn)
+    w.add_head_count(heads)
+    w.add_head_count_kv(kv_heads)
+    w.add_rope_dimension_count(head_dim)
+    w.add_rope_freq_base(10000.0)
+    w.add_layer_norm_rms_eps(1e-5)
+    w.add_file_type(gguf.LlamaFileType.MOSTLY_Q8_0)
+    w.add_vocab_size(n_vocab)
+    add_gpt2_tokenizer(w, n_vocab)
+    w.add_quantization_version(gguf.GGML_QUANT_VERSION)
+
+    b = Builder(w, SEED + 9)
+
+    def zeros(name: str, rows: int, cols: int) -> None:
+        w.add_tensor(name, np.zeros((rows, cols), dtype=np.float32))
+
+    b.weight("token_embd.weight", n_vocab, n_embd, T.Q4_0)
+    for i in range(n_blocks):
+        p, n_ff = f"blk.{i}.", ffn[i]
+        q_out, kv = heads[i] * head_dim, kv_heads[i] * head_dim
+        if heads[i] > 0:
+            b.weight(p + "attn_norm.weight", n_embd, None, T.F32)
+        if kv > 0:
+            b.weight(p + "attn_q.weight", q_out, n_embd, T.Q8_0)
+            b.weight(p + "attn_k.weight", kv, n_embd, T.F16)
+            b.weight(p + "attn_v.weight", kv, n_embd, T.Q8_0)
+            b.weight(p + "attn_output.weight", n_embd, q_out, T.Q4_0)
+        elif heads[i] > 0:
+            b.weight(p + "attn_output.weight", n_embd, n_embd, T.F16)
+        if i == 3:
+            b.weight(p + "attn_output.bias", n_embd, None, T.F32, scale=bias_scale)
+        if n_ff == 0:
+            continue
+        b.weight(p + "ffn_norm.weight", n_embd, None, T.F32)
+        if i == 3:
+            zeros(p + "ffn_gate.weight", n_ff, n_embd)
+            zeros(p + "ffn_up.weight", n_ff, n_embd)
+            zeros(p + "ffn_down.weight", n_embd, n_ff)
+        elif n_ff == 1:
+            b.weight(p + "ffn_gate.weight", n_ff, n_embd, T.F32, scale=SHARP)
+            b.weight(p + "ffn_up.weight", n_ff, n_embd, T.F32, scale=SHARP)
+            b.weight(p + "ffn_down.weight", n_embd, n_ff, T.F32, scale=SHARP)
+        else:
+            b.weight(p + "ffn_gate.weight", n_ff, n_embd, T.Q8_0)
+            b.weight(p + "ffn_up.weight", n_ff, n_embd, T.Q4_0)
+            # 48-value rows are no multiple of the 32-value Q8_0 block; block 5's FFN, the last one before
+            # output_norm, is scaled up or dropping it would hide inside the parity tolerance
+            b.weight(p + "ffn_down.weight", n_embd, n_ff, T.Q8_0 if n_ff % 32 == 0 else T.F16,
+                     scale=SHARP if i == 5 else None)
+        if i in (1, 3):
+            b.weight(p + "ffn_down.bias", n_embd, None, T.F32, scale=bias_scale)
+    b.weight("output_norm.weight", n_embd, None, T.F32)
+    b.weight("output.weight", n_vocab, n_embd, T.Q8_0)
+    write(w)
+
+
 # ---------------------------------------------------------------- corrupted files
 
 def field_value_offset(field: gguf.ReaderField, part_index: int) -> int:
@@ -543,6 +619,7 @@ def main() -> None:
     tiny_qwen2_uniform()
     tiny_qwen3()
     tiny_gemma3()
+    tiny_deci()
     tiny_split()
     notes = make_bad_files()
 

@@ -22,6 +22,7 @@ MODELS = {
     "tiny-gemma3": ROOT / "TestModels/tiny-gemma3.gguf",
     "tiny-qwen2": ROOT / "TestModels/tiny-qwen2-uniform.gguf",
     "tiny-qwen3": ROOT / "TestModels/tiny-qwen3.gguf",
+    "tiny-deci": ROOT / "TestModels/tiny-deci.gguf",
 }
 PROMPTS = [
     "The lighthouse on the northern cape was built in 1868, after a winter in which three ships were lost.",

@@ -15,6 +15,8 @@ struct Architecture: Sendable {
 
     static let supported: [Architecture] = [
         Architecture(name: "llama", pairing: .adjacent, geluActivation: false, scalesEmbeddings: false, postNorms: false),
+        // llama with per-layer head counts and feed-forward widths (Nemotron-51B): see `EngineConfig.Layer`.
+        Architecture(name: "deci", pairing: .adjacent, geluActivation: false, scalesEmbeddings: false, postNorms: false),
         Architecture(name: "mistral", pairing: .adjacent, geluActivation: false, scalesEmbeddings: false, postNorms: false),
         Architecture(name: "qwen2", pairing: .halves, geluActivation: false, scalesEmbeddings: false, postNorms: false),
         Architecture(name: "qwen3", pairing: .halves, geluActivation: false, scalesEmbeddings: false, postNorms: false),
@@ -34,8 +36,14 @@ struct EngineConfig: Sendable {
     struct Layer: Sendable {
         let headCount: Int
         let kvHeadCount: Int
+        /// 0: llama.cpp skips the whole layer (deci's `continue` before the residual add), attention included.
+        let feedForwardSize: Int
         let slidingWindow: Bool
         let rope: RotaryEmbedding
+
+        /// What the attention sub-layer is, by llama.cpp's deci rules (every other architecture is `.full`).
+        enum Attention: Sendable { case none, linear, full }
+        var attention: Attention { headCount == 0 ? .none : kvHeadCount == 0 ? .linear : .full }
     }
 
     let architecture: Architecture
@@ -63,6 +71,7 @@ struct EngineConfig: Sendable {
         hiddenSize = try required(parameters.hiddenSize, "embedding_length")
         _ = try required(parameters.headCount[0], "attention.head_count")
         headSize = try required(parameters.headSize, "attention.key_length")
+        guard headSize > 0, parameters.valueHeadSize ?? 0 > 0 else { throw EngineError.missingMetadata(model.key("attention.key_length")) }
         valueHeadSize = try required(parameters.valueHeadSize, "attention.value_length")
         rmsEpsilon = Float(parameters.rmsEpsilon ?? 1e-5)
         attentionScale = 1 / Float(headSize).squareRoot()
@@ -78,9 +87,17 @@ struct EngineConfig: Sendable {
 
         layers = try model.blocks.indices.map { index in
             let isSliding = sliding?[index] ?? false
+            let headCount = try required(parameters.headCount[index], "attention.head_count")
+            let kvHeadCount = try required(parameters.headCountKV[index], "attention.head_count_kv")
+            guard headCount >= 0, kvHeadCount >= 0, kvHeadCount == 0 || headCount % kvHeadCount == 0 else {
+                throw EngineError.badHeadCounts(block: index, heads: headCount, kvHeads: kvHeadCount)
+            }
+            let ffnWidth = parameters.feedForwardLength[index]
+                ?? model.blocks[index].tensor("ffn_up.weight")?.shape.last ?? 0
             return Layer(
-                headCount: try required(parameters.headCount[index], "attention.head_count"),
-                kvHeadCount: try required(parameters.headCountKV[index], "attention.head_count_kv"),
+                headCount: headCount,
+                kvHeadCount: kvHeadCount,
+                feedForwardSize: max(0, ffnWidth),
                 slidingWindow: isSliding,
                 rope: RotaryEmbedding(pairing: architecture.pairing, dimensions: dimensions,
                                       base: isSliding ? slidingBase : base, scale: isSliding ? 1 : scale,

@@ -1,16 +1,32 @@
 extension Engine {
     /// x += attention(norm(x)): RMS norm, Q/K/V projections (with biases and per-head Q/K norms where the
     /// model has them), RoPE, causal grouped-query attention over the cache and the new tokens, the output
-    /// projection (post-normed where the model has it) added to the residual stream.
+    /// projection (post-normed where the model has it) added to the residual stream. deci's linear attention
+    /// is x += norm(x) · Wᵀ; its attention-free layers add nothing.
     func attention(_ x: UnsafeMutablePointer<Float>, _ pass: BlockPass, weights: BlockWeights, layer: EngineConfig.Layer,
                    index: Int, cache: KeyValueCache?, buffers: inout ActivationBuffers) {
+        switch layer.attention {
+        case .none: return
+        case .linear:
+            Kernels.rmsNorm(x, weight: weights.attentionNorm!, into: &buffers.normed, rows: pass.rows,
+                            width: config.hiddenSize, epsilon: config.rmsEpsilon)
+            addProjection(of: buffers.normed, through: weights.output!, inputWidth: config.hiddenSize, bias: nil,
+                          postNorm: weights.postAttentionNorm, to: x, rows: pass.rows, projected: &buffers.projected)
+        case .full:
+            selfAttention(x, pass, weights: weights, layer: layer, index: index, cache: cache, buffers: &buffers)
+        }
+    }
+
+    private func selfAttention(_ x: UnsafeMutablePointer<Float>, _ pass: BlockPass, weights: BlockWeights,
+                               layer: EngineConfig.Layer, index: Int, cache: KeyValueCache?,
+                               buffers: inout ActivationBuffers) {
         let rows = pass.rows, width = config.hiddenSize, headSize = config.headSize
         let queryWidth = layer.headCount * headSize, keyWidth = layer.kvHeadCount * headSize
         let valueWidth = layer.kvHeadCount * config.valueHeadSize
-        Kernels.rmsNorm(x, weight: weights.attentionNorm, into: &buffers.normed, rows: rows, width: width, epsilon: config.rmsEpsilon)
-        BLAS.multiplyTransposed(buffers.normed, weights.query, into: &buffers.query, m: rows, n: queryWidth, k: width)
-        BLAS.multiplyTransposed(buffers.normed, weights.key, into: &buffers.key, m: rows, n: keyWidth, k: width)
-        BLAS.multiplyTransposed(buffers.normed, weights.value, into: &buffers.value, m: rows, n: valueWidth, k: width)
+        Kernels.rmsNorm(x, weight: weights.attentionNorm!, into: &buffers.normed, rows: rows, width: width, epsilon: config.rmsEpsilon)
+        BLAS.multiplyTransposed(buffers.normed, weights.query!, into: &buffers.query, m: rows, n: queryWidth, k: width)
+        BLAS.multiplyTransposed(buffers.normed, weights.key!, into: &buffers.key, m: rows, n: keyWidth, k: width)
+        BLAS.multiplyTransposed(buffers.normed, weights.value!, into: &buffers.value, m: rows, n: valueWidth, k: width)
         if let bias = weights.queryBias { Kernels.addBias(&buffers.query, bias, rows: rows, width: queryWidth) }
         if let bias = weights.keyBias { Kernels.addBias(&buffers.key, bias, rows: rows, width: keyWidth) }
         if let bias = weights.valueBias { Kernels.addBias(&buffers.value, bias, rows: rows, width: valueWidth) }
@@ -41,21 +57,22 @@ extension Engine {
                 }
             }
         }
-        addProjection(of: buffers.attention, through: weights.output, inputWidth: layer.headCount * config.valueHeadSize,
-                      postNorm: weights.postAttentionNorm, to: x, rows: rows, projected: &buffers.projected)
+        addProjection(of: buffers.attention, through: weights.output!, inputWidth: layer.headCount * config.valueHeadSize,
+                      bias: weights.outputBias, postNorm: weights.postAttentionNorm, to: x, rows: rows, projected: &buffers.projected)
     }
 
-    /// x += norm(input · weightᵀ), or without a post-norm x += input · weightᵀ inside the GEMM (beta 1).
-    func addProjection(of input: [Float], through weight: [Float], inputWidth: Int, postNorm: [Float]?,
+    /// x += norm(input · weightᵀ + bias), or without a post-norm and bias x += input · weightᵀ inside the GEMM (beta 1).
+    func addProjection(of input: [Float], through weight: [Float], inputWidth: Int, bias: [Float]?, postNorm: [Float]?,
                        to x: UnsafeMutablePointer<Float>, rows: Int, projected: inout [Float]) {
         let width = config.hiddenSize
-        if let postNorm {
-            BLAS.multiplyTransposed(input, weight, into: &projected, m: rows, n: width, k: inputWidth)
-            Kernels.rmsNormInPlace(&projected, weight: postNorm, rows: rows, width: width, epsilon: config.rmsEpsilon)
-            Kernels.add(x, projected, count: rows * width)
-        } else {
+        guard postNorm != nil || bias != nil else {
             BLAS.multiplyTransposed(input, weight, into: x, m: rows, n: width, k: inputWidth, beta: 1)
+            return
         }
+        BLAS.multiplyTransposed(input, weight, into: &projected, m: rows, n: width, k: inputWidth)
+        if let bias { Kernels.addBias(&projected, bias, rows: rows, width: width) }
+        if let postNorm { Kernels.rmsNormInPlace(&projected, weight: postNorm, rows: rows, width: width, epsilon: config.rmsEpsilon) }
+        Kernels.add(x, projected, count: rows * width)
     }
 
     /// Causal (and, on sliding-window layers, windowed) grouped-query attention, one sequence and head at a time.

@@ -2,14 +2,19 @@ import Graph
 import Tensors
 
 /// One block's weights dequantized to Float, held only while that block runs.
+///
+/// Blocks of llama.cpp's `deci` architecture vary per layer (`EngineConfig.Layer.attention`): no attention
+/// (no attention tensors), "linear attention" (only `attn_norm` and an n_embd × n_embd `attn_output`), or
+/// none of the feed-forward tensors when the layer's `feed_forward_length` is 0.
 struct BlockWeights {
-    let attentionNorm: [Float]
-    let query: [Float], key: [Float], value: [Float], output: [Float]
-    let queryBias: [Float]?, keyBias: [Float]?, valueBias: [Float]?
+    let attentionNorm: [Float]?
+    let query: [Float]?, key: [Float]?, value: [Float]?, output: [Float]?
+    let queryBias: [Float]?, keyBias: [Float]?, valueBias: [Float]?, outputBias: [Float]?
     let queryNorm: [Float]?, keyNorm: [Float]?
     let postAttentionNorm: [Float]?
-    let feedForwardNorm: [Float]
-    let gate: [Float], up: [Float], down: [Float]
+    let feedForwardNorm: [Float]?
+    let gate: [Float]?, up: [Float]?, down: [Float]?
+    let gateBias: [Float]?, upBias: [Float]?, downBias: [Float]?
     let postFeedForwardNorm: [Float]?
     let feedForwardSize: Int
 
@@ -17,37 +22,74 @@ struct BlockWeights {
 
     /// Every array, for reuse by the next block (`spare` of the initializer).
     var arrays: [[Float]] {
-        [attentionNorm, query, key, value, output, feedForwardNorm, gate, up, down]
-            + [queryBias, keyBias, valueBias, queryNorm, keyNorm, postAttentionNorm, postFeedForwardNorm].compactMap { $0 }
+        [attentionNorm, query, key, value, output, queryBias, keyBias, valueBias, outputBias, queryNorm, keyNorm,
+         postAttentionNorm, feedForwardNorm, gate, up, down, gateBias, upBias, downBias, postFeedForwardNorm].compactMap { $0 }
     }
 
     /// Dequantizes the block, into arrays taken from `spare` where their counts match (see `Dequantizer.floats`).
     init(block: Block, index: Int, config: EngineConfig, reusing spare: inout [[Float]]) throws {
-        func load(_ role: String) throws -> [Float] {
-            guard let tensor = block.tensor(role) else { throw EngineError.missingTensor("blk.\(index).\(role)") }
-            return try config.floats(of: tensor, role: role, layer: index, name: "blk.\(index).\(role)", reusing: &spare)
-        }
+        let layer = config.layers[index]
         func optional(_ role: String) throws -> [Float]? {
             try block.tensor(role).map {
                 try config.floats(of: $0, role: role, layer: index, name: "blk.\(index).\(role)", reusing: &spare)
             }
         }
-        attentionNorm = try load("attn_norm.weight")
-        query = try load("attn_q.weight")
-        key = try load("attn_k.weight")
-        value = try load("attn_v.weight")
-        output = try load("attn_output.weight")
-        queryBias = try optional("attn_q.bias")
-        keyBias = try optional("attn_k.bias")
-        valueBias = try optional("attn_v.bias")
-        queryNorm = try optional("attn_q_norm.weight")
-        keyNorm = try optional("attn_k_norm.weight")
-        postAttentionNorm = config.architecture.postNorms ? try load("post_attention_norm.weight") : nil
-        feedForwardNorm = try load("ffn_norm.weight")
-        gate = try load("ffn_gate.weight")
-        up = try load("ffn_up.weight")
-        down = try load("ffn_down.weight")
-        postFeedForwardNorm = config.architecture.postNorms ? try load("post_ffw_norm.weight") : nil
-        feedForwardSize = block.tensor("ffn_up.weight")?.shape.last ?? 0
+        func load(_ role: String, if needed: Bool = true) throws -> [Float]? {
+            guard needed else { return nil }
+            guard let values = try optional(role) else { throw EngineError.missingTensor("blk.\(index).\(role)") }
+            return values
+        }
+        let full = layer.attention == .full, postNorms = config.architecture.postNorms
+        attentionNorm = try load("attn_norm.weight", if: layer.attention != .none)
+        query = try load("attn_q.weight", if: full)
+        key = try load("attn_k.weight", if: full)
+        value = try load("attn_v.weight", if: full)
+        output = try load("attn_output.weight", if: layer.attention != .none)
+        queryBias = full ? try optional("attn_q.bias") : nil
+        keyBias = full ? try optional("attn_k.bias") : nil
+        valueBias = full ? try optional("attn_v.bias") : nil
+        // llama.cpp's linear attention is a bare matrix product: it never reads the bias.
+        outputBias = full ? try optional("attn_output.bias") : nil
+        queryNorm = full ? try optional("attn_q_norm.weight") : nil
+        keyNorm = full ? try optional("attn_k_norm.weight") : nil
+        postAttentionNorm = try load("post_attention_norm.weight", if: postNorms && layer.attention != .none)
+
+        let ffn = layer.feedForwardSize > 0
+        feedForwardNorm = try load("ffn_norm.weight", if: ffn)
+        gate = try load("ffn_gate.weight", if: ffn)
+        up = try load("ffn_up.weight", if: ffn)
+        down = try load("ffn_down.weight", if: ffn)
+        gateBias = ffn ? try optional("ffn_gate.bias") : nil
+        upBias = ffn ? try optional("ffn_up.bias") : nil
+        downBias = ffn ? try optional("ffn_down.bias") : nil
+        postFeedForwardNorm = try load("post_ffw_norm.weight", if: postNorms && ffn)
+        feedForwardSize = layer.feedForwardSize
+        try checkSizes(index: index, config: config)
+    }
+
+    /// Every array as long as the layer's counts imply, so a file whose tensors disagree with its metadata
+    /// gets an error instead of reading past an array.
+    private func checkSizes(index: Int, config: EngineConfig) throws {
+        let layer = config.layers[index], width = config.hiddenSize, ffn = feedForwardSize
+        let queryWidth = layer.headCount * config.headSize, keyWidth = layer.kvHeadCount * config.headSize
+        let valueWidth = layer.kvHeadCount * config.valueHeadSize
+        let outputInput = layer.attention == .linear ? width : layer.headCount * config.valueHeadSize
+        let expected: [(String, [Float]?, Int)] = [
+            ("attn_norm.weight", attentionNorm, width), ("attn_q.weight", query, queryWidth * width),
+            ("attn_k.weight", key, keyWidth * width), ("attn_v.weight", value, valueWidth * width),
+            ("attn_output.weight", output, outputInput * width), ("attn_q.bias", queryBias, queryWidth),
+            ("attn_k.bias", keyBias, keyWidth), ("attn_v.bias", valueBias, valueWidth),
+            ("attn_output.bias", outputBias, width), ("attn_q_norm.weight", queryNorm, config.headSize),
+            ("attn_k_norm.weight", keyNorm, config.headSize), ("post_attention_norm.weight", postAttentionNorm, width),
+            ("ffn_norm.weight", feedForwardNorm, width), ("ffn_gate.weight", gate, ffn * width),
+            ("ffn_up.weight", up, ffn * width), ("ffn_down.weight", down, ffn * width),
+            ("ffn_gate.bias", gateBias, ffn), ("ffn_up.bias", upBias, ffn), ("ffn_down.bias", downBias, width),
+            ("post_ffw_norm.weight", postFeedForwardNorm, width),
+        ]
+        for (role, values, count) in expected {
+            if let values, values.count != count {
+                throw EngineError.badElementCount(tensor: "blk.\(index).\(role)", expected: count, found: values.count)
+            }
+        }
     }
 }

@@ -66,12 +66,19 @@ public final class Engine: @unchecked Sendable {
 
     /// Runs block `index` on every token of `states`, in place. With a cache, `states` holds the tokens that
     /// follow the cached ones (positions continue from the cache), and their keys and values are appended to it.
-    public func runBlock(_ index: Int, on states: inout HiddenStates, cache: KeyValueCache? = nil) throws {
+    /// `skipping` leaves sub-layers out (as if removed); `afterAttention` sees the residual stream between the two.
+    public func runBlock(_ index: Int, on states: inout HiddenStates, cache: KeyValueCache? = nil,
+                         skipping skipped: SubLayers = [], afterAttention: ((UnsafeBufferPointer<Float>) -> Void)? = nil) throws {
+        let layer = config.layers[index]
+        // llama.cpp drops the output of a layer without a feed-forward network, its attention's included.
+        guard layer.feedForwardSize > 0, skipped != [.attention, .feedForward] else {
+            states.values.withUnsafeBufferPointer { afterAttention?($0) }
+            return
+        }
         let block = try weights.weights(of: index) { spare in
             try BlockWeights(block: model.blocks[index], index: index, config: config, reusing: &spare)
         }
         defer { weights.finished(with: block, of: index) }
-        let layer = config.layers[index]
         let pass = BlockPass(rows: states.tokenCount, sequenceCount: states.sequenceCount,
                              sequenceLength: states.sequenceLength, past: cache?.length(of: index) ?? 0)
         var buffers = ActivationBuffers()
@@ -80,10 +87,21 @@ public final class Engine: @unchecked Sendable {
         buffers.prepare(for: pass, layer: layer, config: config, feedForwardSize: block.feedForwardSize)
 
         states.values.withUnsafeMutableBufferPointer { x in
-            attention(x.baseAddress!, pass, weights: block, layer: layer, index: index, cache: cache, buffers: &buffers)
-            feedForward(x.baseAddress!, pass, weights: block, buffers: &buffers)
+            if !skipped.contains(.attention) {
+                attention(x.baseAddress!, pass, weights: block, layer: layer, index: index, cache: cache, buffers: &buffers)
+            }
+            afterAttention?(UnsafeBufferPointer(x))
+            if !skipped.contains(.feedForward) { feedForward(x.baseAddress!, pass, weights: block, buffers: &buffers) }
         }
     }
+}
+
+/// The two residual branches of a block, for running a block with one left out.
+public struct SubLayers: OptionSet, Hashable, Sendable {
+    public let rawValue: Int
+    public init(rawValue: Int) { self.rawValue = rawValue }
+    public static let attention = SubLayers(rawValue: 1)
+    public static let feedForward = SubLayers(rawValue: 2)
 }
 
 /// The shape of one block's run: `rows` tokens in `sequenceCount` sequences of `sequenceLength`, following

@@ -6,6 +6,8 @@ public enum EngineError: Error, CustomStringConvertible, Equatable {
     case missingTensor(String)
     case missingMetadata(String)
     case badShape(tensor: String, expected: [Int], found: [Int])
+    case badElementCount(tensor: String, expected: Int, found: Int)
+    case badHeadCounts(block: Int, heads: Int, kvHeads: Int)
     case textTooShort(tokens: Int, needed: Int)
 
     public var description: String {
@@ -22,6 +24,10 @@ public enum EngineError: Error, CustomStringConvertible, Equatable {
             "metadata key '\(key)' is missing"
         case let .badShape(tensor, expected, found):
             "tensor '\(tensor)' has shape \(found), expected \(expected)"
+        case let .badElementCount(tensor, expected, found):
+            "tensor '\(tensor)' has \(found) elements, but the model's sizes imply \(expected)"
+        case let .badHeadCounts(block, heads, kvHeads):
+            "block \(block) has \(heads) attention heads and \(kvHeads) key/value heads: not a valid grouping"
         case let .textTooShort(tokens, needed):
             "the text has \(tokens) tokens, fewer than the \(needed) needed"
         }

@@ -15,7 +15,7 @@ struct EngineParityTests {
     /// f16 table), so its logits differ from a float computation by that rounding. Errors are measured
     /// relative to the spread of the reference logits at each position: at most 1% on average, 5% at worst,
     /// and the same top-1 token at 90% of positions.
-    @Test(arguments: ["tiny-llama", "tiny-gemma3", "tiny-qwen2", "tiny-qwen3", "smollm2", "gemma3"])
+    @Test(arguments: ["tiny-llama", "tiny-gemma3", "tiny-qwen2", "tiny-qwen3", "tiny-deci", "smollm2", "gemma3"])
     func logitsMatchLlamaCpp(model name: String) throws {
         let engine = try Self.engine(name)
         var agreement = LogitAgreement()
