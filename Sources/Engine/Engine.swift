@@ -29,6 +29,8 @@ public final class Engine: @unchecked Sendable {
     }
 
     public var blockCount: Int { model.blocks.count }
+    /// The epsilon of the model's RMS norms.
+    public var rmsEpsilon: Float { config.rmsEpsilon }
 
     /// Runs `body` with dequantized blocks kept in memory up to `bytes`, and frees them after.
     public func keepingWeights<T>(upTo bytes: Int, _ body: () throws -> T) rethrows -> T {

@@ -43,13 +43,34 @@ public final class MappedFile: @unchecked Sendable {
         bytes = UnsafeRawBufferPointer(start: base, count: size)
     }
 
-    deinit {
-        if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), size) }
-        close(descriptor)
+    /// Bytes made in memory (weights that surgery computes) in the same clothes as a file, so tensors hold them
+    /// like any other; `name` stands for the path in messages. There is no descriptor (-1): writers copy them
+    /// from `bytes`.
+    public init(name: String, contents: [UInt8]) {
+        let count = contents.count
+        url = URL(fileURLWithPath: "/(memory)/\(name)")
+        size = count
+        descriptor = -1
+        guard count > 0, let base = mmap(nil, count, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+              base != MAP_FAILED else {
+            precondition(count == 0, "cannot allocate \(count) bytes for \(name)")
+            bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+            return
+        }
+        contents.withUnsafeBytes { base.copyMemory(from: $0.baseAddress!, byteCount: count) }
+        bytes = UnsafeRawBufferPointer(start: base, count: count)
     }
 
-    /// Identity of the file on disk, to refuse writing over an input.
+    public var isInMemory: Bool { descriptor < 0 }
+
+    deinit {
+        if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), size) }
+        if descriptor >= 0 { close(descriptor) }
+    }
+
+    /// Identity of the file on disk, to refuse writing over an input (none for bytes in memory).
     public var identity: FileIdentity {
+        guard descriptor >= 0 else { return FileIdentity(device: 0, inode: 0) }
         var info = stat()
         fstat(descriptor, &info)
         return FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))

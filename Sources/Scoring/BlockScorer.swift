@@ -12,11 +12,22 @@ public struct CalibrationScores: Codable, Sendable {
     /// The same with each single block left out, when asked for.
     public let leaveOneOutNLL: [Double]?
     public let tokens: Int
+    /// Each block's attention branch (its input against the stream after attention) and feed-forward branch
+    /// (that against its output), measured like blocks.
+    public let attention: [BlockMeasurement]
+    public let feedForward: [BlockMeasurement]
 
     public init(blocks: [BlockMeasurement], runAngular: [Double], runLength: Int, baselineNLL: Double,
-                leaveOneOutNLL: [Double]?, tokens: Int) {
+                leaveOneOutNLL: [Double]?, tokens: Int, attention: [BlockMeasurement] = [],
+                feedForward: [BlockMeasurement] = []) {
         (self.blocks, self.runAngular, self.runLength) = (blocks, runAngular, runLength)
         (self.baselineNLL, self.leaveOneOutNLL, self.tokens) = (baselineNLL, leaveOneOutNLL, tokens)
+        (self.attention, self.feedForward) = (attention, feedForward)
+    }
+
+    /// The measurements of what `space` removes.
+    public func measurements(of space: RemovalSpace) -> [BlockMeasurement] {
+        space.part == .attention ? attention : space.part == .feedForward ? feedForward : blocks
     }
 }
 
@@ -42,13 +53,16 @@ public struct BlockScorer {
         var states = try engine.embed(calibration.sequences)
         var recent: [[Float]] = [] // the inputs of the last runLength blocks
         var inputs: [[Float]] = []
-        var measurements: [BlockMeasurement] = []
+        var measurements: [BlockMeasurement] = [], attention: [BlockMeasurement] = [], feedForward: [BlockMeasurement] = []
         var runAngular: [Double] = []
         for block in 0 ..< blockCount {
             let input = states.values
-            try engine.runBlock(block, on: &states)
-            measurements.append(.measure(block: block, input: input, output: states.values, rows: states.tokenCount,
-                                         width: states.width))
+            var middle: [Float] = []
+            try engine.runBlock(block, on: &states) { middle = Array($0) }
+            let (rows, width) = (states.tokenCount, states.width)
+            measurements.append(.measure(block: block, input: input, output: states.values, rows: rows, width: width))
+            attention.append(.measure(block: block, input: input, output: middle, rows: rows, width: width))
+            feedForward.append(.measure(block: block, input: middle, output: states.values, rows: rows, width: width))
             if leaveOneOut { inputs.append(input) }
             recent.append(input)
             if recent.count == runLength {
@@ -77,7 +91,8 @@ public struct BlockScorer {
             }
         }
         return CalibrationScores(blocks: measurements, runAngular: runAngular, runLength: runLength, baselineNLL: baseline,
-                                 leaveOneOutNLL: leaveOneOutNLL, tokens: calibration.tokenCount)
+                                 leaveOneOutNLL: leaveOneOutNLL, tokens: calibration.tokenCount, attention: attention,
+                                 feedForward: feedForward)
     }
 
     /// SLEB-style greedy removal: repeatedly remove the block whose removal raises the calibration NLL least,
@@ -115,6 +130,27 @@ public struct BlockScorer {
         var states = try engine.embed(calibration.sequences)
         for block in kept { try engine.runBlock(block, on: &states) }
         return try negativeLogLikelihood(of: states)
+    }
+
+    /// Calibration NLL with each block's `skipping` sub-layers left out.
+    public func negativeLogLikelihood(skipping: [Int: SubLayers]) throws -> Double {
+        var states = try engine.embed(calibration.sequences)
+        for block in 0 ..< engine.blockCount { try engine.runBlock(block, on: &states, skipping: skipping[block] ?? []) }
+        return try negativeLogLikelihood(of: states)
+    }
+
+    /// The rise in calibration NLL when each of `candidates` alone is removed (on top of `space.fixed`).
+    public func leaveOneOut(_ candidates: [Int], space: RemovalSpace,
+                            progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws -> [Int: Double] {
+        let evaluator = try PrefixEvaluator(scorer: self, space: space)
+        let baseline = try evaluator.evaluate(removing: [], from: 0)
+        evaluator.acceptLast()
+        var rises: [Int: Double] = [:]
+        for (done, candidate) in candidates.enumerated() {
+            rises[candidate] = try evaluator.evaluate(removing: [candidate], from: candidate) - baseline
+            progress?(done + 1, candidates.count)
+        }
+        return rises
     }
 
     /// Mean NLL of each sequence's second half, every token predicted from the tokens before it

@@ -3,7 +3,7 @@ import Foundation
 
 /// A way of choosing which blocks to remove.
 public enum Criterion: String, CaseIterable, Codable, Sendable {
-    case simdiff, cosine, angular, mssd, masd, loo, greedy
+    case simdiff, cosine, angular, mssd, masd, loo, greedy, shapley
 
     /// Criteria computed from the single streaming pass (the others rerun the model).
     public static let streaming: [Criterion] = [.simdiff, .cosine, .angular, .mssd, .masd]
@@ -17,6 +17,7 @@ public enum Criterion: String, CaseIterable, Codable, Sendable {
         case .masd: "mean absolute difference ‖y−x‖₁/‖x‖₁"
         case .loo: "calibration NLL with each block left out"
         case .greedy: "greedy removal by calibration NLL, rescoring after each (SLEB)"
+        case .shapley: "Shapley value of calibration NLL, Monte-Carlo permutation sampling"
         }
     }
 }
@@ -103,13 +104,58 @@ public struct BlockSelector: Sendable {
             let starts = scores.runAngular.indices.filter { start in !(start ..< start + count).contains { protected.contains($0) } }
             guard let best = starts.min(by: { scores.runAngular[$0] < scores.runAngular[$1] }) else { return nil }
             return BlockSelection(criterion: criterion, importance: nil, removed: Array(best ..< best + count))
-        case .greedy:
+        case .greedy, .shapley:
             return nil
         }
     }
 
-    private func lowest(_ criterion: Criterion, _ importance: [Double]) -> BlockSelection {
+    /// The `count` unprotected pieces of lowest importance.
+    public func lowest(_ criterion: Criterion, _ importance: [Double]) -> BlockSelection {
         let candidates = importance.indices.filter { !protected.contains($0) }.sorted { importance[$0] < importance[$1] }
         return BlockSelection(criterion: criterion, importance: importance, removed: Array(candidates.prefix(count)).sorted())
+    }
+}
+
+extension BlockScorer {
+    /// Each piece's importance under a criterion that ranks pieces (higher = more important, removed last):
+    /// the streaming metrics of `space`'s measurements, or the NLL rise of leaving each candidate out (`loo`)
+    /// or its Shapley value (`shapley`), both on top of `space.fixed`. Pieces outside `candidates` get +∞ where
+    /// the criterion measures candidates only. Nil for criteria that choose sets (`angular`, `greedy`).
+    public func importance(_ criterion: Criterion, scores: CalibrationScores, space: RemovalSpace, candidates: [Int],
+                           simDiff: SimDiff, shapley: ShapleyEstimate,
+                           progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws -> Importance? {
+        let measured = scores.measurements(of: space)
+        func perCandidate(_ values: [Int: Double]) -> [Double] {
+            (0 ..< engine.blockCount).map { values[$0] ?? .infinity }
+        }
+        switch criterion {
+        case .simdiff: return Importance(values: simDiff.importance(measured))
+        case .cosine: return Importance(values: measured.map(\.blockInfluence))
+        case .mssd: return Importance(values: measured.map(\.mssd))
+        case .masd: return Importance(values: measured.map(\.masd))
+        case .angular, .greedy: return nil
+        case .loo:
+            if space.part == RemovalSpace.blocks.part, space.fixed.isEmpty, let nll = scores.leaveOneOutNLL {
+                return Importance(values: nll.map { $0 - scores.baselineNLL })
+            }
+            return Importance(values: perCandidate(try leaveOneOut(candidates, space: space, progress: progress)))
+        case .shapley:
+            let result = try shapley.run(candidates: candidates, scorer: self, space: space, progress: progress)
+            let values = Dictionary(uniqueKeysWithValues: candidates.compactMap { block in result.values[block].map { (block, $0) } })
+            return Importance(values: perCandidate(values), standardErrors: result.standardErrors,
+                              evaluations: result.evaluations)
+        }
+    }
+}
+
+/// A criterion's importance of every piece, with the standard error of each estimate where it is sampled.
+public struct Importance: Codable, Sendable {
+    public let values: [Double]
+    public let standardErrors: [Double?]?
+    /// NLL evaluations spent, for criteria that rerun the model.
+    public let evaluations: Int?
+
+    public init(values: [Double], standardErrors: [Double?]? = nil, evaluations: Int? = nil) {
+        (self.values, self.standardErrors, self.evaluations) = (values, standardErrors, evaluations)
     }
 }

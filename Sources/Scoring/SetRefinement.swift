@@ -27,21 +27,21 @@ public struct SetRefinement: Sendable {
     }
 
     /// `selection` with its set refined; selections without per-block importance are returned as they are.
-    public func refine(_ selection: BlockSelection, scorer: BlockScorer, protected: Set<Int>,
+    public func refine(_ selection: BlockSelection, scorer: BlockScorer, protected: Set<Int>, space: RemovalSpace = .blocks,
                        progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws -> BlockSelection {
         guard let importance = selection.importance, budget > 0 else { return selection }
         let result = try run(start: selection.removed, importance: importance, scorer: scorer, protected: protected,
-                             progress: progress)
+                             space: space, progress: progress)
         return BlockSelection(criterion: selection.criterion, importance: importance, removed: result.removed,
                               refinement: result)
     }
 
     public func run(start: [Int], importance: [Double], scorer: BlockScorer, protected: Set<Int>,
-                    progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws -> Result {
+                    space: RemovalSpace = .blocks, progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws -> Result {
         let count = start.count
         let byImportance = importance.indices.filter { !protected.contains($0) }.sorted { importance[$0] < importance[$1] }
         let pool = Set(byImportance.prefix(count + (extra ?? count))).union(start)
-        let evaluator = try PrefixEvaluator(scorer: scorer)
+        let evaluator = try PrefixEvaluator(scorer: scorer, space: space)
         var current = Set(start)
         var currentNLL = try evaluator.evaluate(removing: current, from: 0)
         evaluator.acceptLast()
@@ -78,9 +78,10 @@ public struct SetRefinement: Sendable {
 
 /// Calibration NLL of pruned models that differ from an accepted one only from some block on: keeps the
 /// hidden states entering every block under the accepted set, so an evaluation reruns only the blocks from
-/// the first difference on.
+/// the first difference on. Indices are blocks whose `space.part` is removed.
 final class PrefixEvaluator {
     let scorer: BlockScorer
+    let space: RemovalSpace
     /// accepted[b]: the hidden states entering block b (after every kept block before it) under the accepted set.
     private var accepted: [[Float]] = []
     /// The same for the last set evaluated, from block `candidateStart` on.
@@ -88,8 +89,9 @@ final class PrefixEvaluator {
     private var candidateStart = 0
     private let embedded: HiddenStates
 
-    init(scorer: BlockScorer) throws {
+    init(scorer: BlockScorer, space: RemovalSpace = .blocks) throws {
         self.scorer = scorer
+        self.space = space
         embedded = try scorer.engine.embed(scorer.calibration.sequences)
     }
 
@@ -102,7 +104,7 @@ final class PrefixEvaluator {
         candidateStart = start
         for block in start ..< scorer.engine.blockCount {
             candidate.append(states.values)
-            if !removed.contains(block) { try scorer.engine.runBlock(block, on: &states) }
+            try scorer.engine.runBlock(block, on: &states, skipping: space.skipped(by: block, removing: removed))
         }
         return try scorer.negativeLogLikelihood(of: states)
     }

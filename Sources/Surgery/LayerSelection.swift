@@ -6,7 +6,8 @@ public struct LayerSelection: Equatable, Sendable {
 
     public init(indices: [Int]) { self.indices = Array(Set(indices)).sorted() }
 
-    public init(parsing text: String) throws {
+    /// With a `limit` (the block count), an index at or past it is refused before any list is built.
+    public init(parsing text: String, limit: Int? = nil) throws {
         var indices: [Int] = []
         for part in text.split(separator: ",", omittingEmptySubsequences: false) {
             let bounds = part.trimmingCharacters(in: .whitespaces).split(separator: "-", omittingEmptySubsequences: false)
@@ -14,6 +15,7 @@ public struct LayerSelection: Equatable, Sendable {
                   low >= 0, low <= high else {
                 throw SurgeryError.badLayerList(text: text, part: String(part))
             }
+            if let limit, high >= limit { throw SurgeryError.blockOutOfRange(index: high, blockCount: limit) }
             indices += Array(low ... high)
         }
         self.init(indices: indices)

@@ -80,6 +80,7 @@ final class OutputFile {
     /// Copies `source` inside the kernel (copy_file_range, as `cp` does), or else through `buffer` with pread;
     /// either way memory stays bounded and the source mapping is never paged in whole.
     func copy(_ source: TensorBytes, through buffer: UnsafeMutableRawBufferPointer) throws {
+        if source.file.isInMemory { return try write(source.buffer) }
         var done = 0
         while kernelCopy && done < source.count {
             var offset = off_t(source.offset + done)
