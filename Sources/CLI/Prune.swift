@@ -12,6 +12,12 @@ struct Prune: ParsableCommand {
         Name the blocks (--layers, --keep; numbered from 0, lists like 3,5,20-23), or let scoring choose them \
         (--ratio or --count, with --criterion and a calibration text, or self-calibration without one); the \
         criterion's set is then refined by the pruned model's calibration NLL (--refine, 0 to skip).
+
+        Sub-layers (GGUF, llama models): remove the least important attention or feed-forward sub-layers \
+        (--attention-ratio/--attention-count, --ffn-ratio/--ffn-count) or named ones (--drop 'attn:3,7 ffn:12'), \
+        on their own or with blocks; --recover bias|linear|lowrank:R puts a stand-in fitted on calibration \
+        activations in place of each removed run or sub-layer. These are written as llama.cpp's deci \
+        architecture, which llama.cpp runs unchanged.
         """)
 
     @Argument(help: "The model to prune: a GGUF file (for a split one, its first shard), a Hugging Face folder, or an ONNX model (a .onnx file, or a folder with one: onnxruntime-genai's or optimum's).")
@@ -27,6 +33,7 @@ struct Prune: ParsableCommand {
     var keep: String?
 
     @OptionGroup var amount: RemovalAmount
+    @OptionGroup var subLayers: SubLayerOptions
     @OptionGroup var scoring: ScoringOptions
 
     @Option(help: "How scoring chooses blocks with --ratio/--count: simdiff, cosine, angular, mssd, masd, loo or greedy.")
@@ -40,8 +47,10 @@ struct Prune: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard [layers != nil, keep != nil, amount.given].filter({ $0 }).count == 1 else {
-            throw ValidationError("give exactly one of --layers, --keep, --ratio and --count")
+        let blockChoices = [layers != nil, keep != nil, amount.given].filter { $0 }.count
+        guard blockChoices <= 1 else { throw ValidationError("give at most one of --layers, --keep, --ratio and --count") }
+        guard blockChoices == 1 || subLayers.scoresSubLayers || subLayers.drop != nil else {
+            throw ValidationError("give one of --layers, --keep, --ratio and --count, or sub-layers to remove (--attention-ratio, --ffn-ratio, --drop, ...)")
         }
         if let splitMaxSize, Format.parseSize(splitMaxSize) == nil {
             throw ValidationError("--split-max-size '\(splitMaxSize)' is not a size like 500M or 4G")
@@ -49,8 +58,14 @@ struct Prune: ParsableCommand {
     }
 
     func run() throws {
-        if ONNXModel.isONNX(input) { return try pruneONNX() }
-        let model = try ModelFiles.read(input, needsTokenizer: amount.given)
+        if ONNXModel.isONNX(input) {
+            guard !subLayers.given else {
+                throw UsageError(file: input, problem: "sub-layer removal and recovery are written as llama.cpp's deci architecture: prune the model's GGUF")
+            }
+            return try pruneONNX()
+        }
+        let model = try ModelFiles.read(input, needsTokenizer: amount.given || subLayers.scoresSubLayers || subLayers.recover != nil)
+        if subLayers.given { return try pruneSubLayers(model) }
         if OutputFormat(of: model) == .safetensors && output.lowercased().hasSuffix(".gguf") {
             throw UsageError(file: output, problem: "prune writes the input's format (a folder); prune to a folder, then `convert` it to GGUF")
         }
@@ -85,7 +100,7 @@ struct Prune: ParsableCommand {
                                  criterion: scoringRun.map { _ in criterion.rawValue },
                                  calibration: scoringRun?.calibration.source,
                                  reasons: scoringRun.map { Self.reasons(removal.removed, $0) } ?? [],
-                                 refinement: scoringRun?.selections.first?.refinement)
+                                 refinement: scoringRun?.selections.first?.refinement, subLayers: nil)
         print(json ? Format.json(report) : report.text)
     }
 }
@@ -111,7 +126,7 @@ extension Prune {
                                  removed: removal.removed, keptBlocks: pruned.blockCount,
                                  bytesBefore: model.byteCount, bytesAfter: pruned.byteCount,
                                  parametersBefore: model.parameterCount, parametersAfter: pruned.parameterCount,
-                                 warnings: [], criterion: nil, calibration: nil, reasons: [], refinement: nil)
+                                 warnings: [], criterion: nil, calibration: nil, reasons: [], refinement: nil, subLayers: nil)
         print(json ? Format.json(report) : report.text)
     }
 
@@ -164,14 +179,16 @@ struct PruneReport: Encodable {
     let calibration: String?
     let reasons: [String]
     let refinement: SetRefinement.Result?
+    let subLayers: SubLayerReport?
 
     var text: String {
         let ratio = bytesBefore > 0 ? Double(bytesAfter) / Double(bytesBefore) : 1
-        let chosenBy = criterion.map { " (chosen by \($0) on \(calibration ?? "?"))" } ?? ""
+        let chosenBy = criterion.map { " by \($0) on \(calibration ?? "?")" } ?? ""
         let why = (reasons + [refinement?.summary].compactMap { $0 }).map { "  " + $0 + "\n" }.joined()
+        let blocks = removed.isEmpty && subLayers != nil ? "" : "removed \(removed.count) of \(originalBlocks) blocks: "
+            + removed.map(String.init).joined(separator: ",") + "\n"
         return """
-        removed \(removed.count) of \(originalBlocks) blocks\(chosenBy): \(removed.map(String.init).joined(separator: ","))
-        \(why)
+        \(blocks)\(subLayers.map { $0.text + "\n" } ?? "")\(chosenBy.isEmpty ? "" : "chosen\(chosenBy)\n")\(why)
         parameters \(Format.count(parametersBefore)) -> \(Format.count(parametersAfter)), \
         tensor data \(Format.bytes(bytesBefore)) -> \(Format.bytes(bytesAfter)) (\(String(format: "%.1f", 100 * ratio))%)
         wrote \(outputs.joined(separator: ", "))

@@ -22,6 +22,9 @@ struct Score: ParsableCommand {
     @Option(help: "Comma-separated criteria, or all (simdiff,cosine,angular,mssd,masd); add loo or greedy explicitly.")
     var criterion = "all"
 
+    @Option(help: "Score whole blocks, or each block's attention and feed-forward sub-layers (block, sublayer).")
+    var granularity: Granularity = .block
+
     @Option(help: "Write a plot of the scores to this SVG file.")
     var plot: String?
 
@@ -33,8 +36,23 @@ struct Score: ParsableCommand {
     func run() throws {
         let criteria = try CriterionList(criterion).criteria
         let loaded = try ModelFiles.read(model)
+        if granularity == .sublayer { return try scoreSubLayers(loaded, criteria: criteria) }
         let run = try ScoringRun(model: loaded, path: model, options: scoring, amount: amount, criteria: criteria)
         let report = ScoreReport(model: model, run: run)
+        if let plot { try ScorePlot(report: report).write(to: plot) }
+        print(json ? Format.json(report) : report.text)
+    }
+}
+
+extension Score {
+    enum Granularity: String, ExpressibleByArgument { case block, sublayer }
+
+    /// Sub-layer scores; `--ratio`/`--count` then counts sub-layers of each kind.
+    func scoreSubLayers(_ loaded: Model, criteria: [Criterion]) throws {
+        let run = try ScoringRun(model: loaded, path: model, options: scoring, amount: nil, criteria: [])
+        let count = amount.given
+            ? try amount.blocks(of: loaded.blocks.count, protected: run.protected.union([0]), file: model) : nil
+        let report = try SubLayerScoreReport(model: model, run: run, criteria: criteria, count: count)
         if let plot { try ScorePlot(report: report).write(to: plot) }
         print(json ? Format.json(report) : report.text)
     }
@@ -62,17 +80,20 @@ struct CriterionList {
 /// One scoring of a model: calibration, measurements, and each criterion's removal set.
 struct ScoringRun {
     let calibration: Calibration
+    let scorer: BlockScorer
     let scores: CalibrationScores
-    let selections: [BlockSelection]
+    private(set) var selections: [BlockSelection]
     let removeCount: Int?
     let protected: Set<Int>
     let lambda: Double
+    let options: ScoringOptions
+    let path: String
 
-    init(model: Model, path: String, options: ScoringOptions, amount: RemovalAmount, criteria: [Criterion]) throws {
+    init(model: Model, path: String, options: ScoringOptions, amount: RemovalAmount?, criteria: [Criterion]) throws {
         let (engine, tokenizer) = try ModelFiles.engine(for: model, path: path)
         let blockCount = engine.blockCount
         let protected = try options.protectedBlocks(blockCount: blockCount, file: path)
-        let removeCount = amount.given ? try amount.blocks(of: blockCount, protected: protected, file: path) : nil
+        let removeCount = amount?.given == true ? try amount?.blocks(of: blockCount, protected: protected, file: path) : nil
         let calibration = try options.calibration(engine: engine, tokenizer: tokenizer, model: path)
         let scorer = BlockScorer(engine: engine, calibration: calibration)
         let progress = ProgressLine(label: "scoring \(calibration.tokenCount) calibration tokens", counting: .steps)
@@ -92,32 +113,53 @@ struct ScoringRun {
                 format: "λ search: λ = %.3f (calibration NLL %.4f, %d removal sets measured)\n",
                 search.lambda, search.calibrationNLL, search.evaluations).utf8))
         }
-        let selector = BlockSelector(count: removeCount ?? 1, protected: protected, simDiff: SimDiff(lambda: lambda))
-        var selections: [BlockSelection] = []
+        (self.calibration, self.scorer, self.scores, self.selections) = (calibration, scorer, scores, [])
+        (self.removeCount, self.protected, self.lambda, self.options, self.path) = (removeCount, protected, lambda, options, path)
         // Removal sets only mean something for a given count.
-        for criterion in criteria {
-            guard let removeCount else { break }
-            if criterion == .greedy {
-                let greedyProgress = ProgressLine(label: "greedy removal", counting: .steps)
-                let order = try ModelFiles.naming(path) {
-                    try scorer.greedyRemoval(count: removeCount, protected: protected) { greedyProgress.update(done: $0, total: $1) }
-                }
-                greedyProgress.finish()
-                selections.append(BlockSelection(criterion: .greedy, importance: nil, removed: order.sorted()))
-            } else if var selection = selector.select(criterion, scores: scores) {
-                let refinement = SetRefinement(budget: options.refineBudget(removing: removeCount))
-                if refinement.budget > 0 && selection.importance != nil {
-                    let refineProgress = ProgressLine(label: "refining the \(criterion.rawValue) set by calibration NLL", counting: .steps)
-                    selection = try ModelFiles.naming(path) {
-                        try refinement.refine(selection, scorer: scorer, protected: protected) { refineProgress.update(done: $0, total: $1) }
-                    }
-                    refineProgress.finish()
-                }
-                selections.append(selection)
+        guard let removeCount else { return }
+        selections = try criteria.compactMap { try choose(count: removeCount, by: $0, space: .blocks, protected: protected) }
+    }
+
+    /// The `count` pieces of `space` that `criterion` removes, among those not `protected`, refined by
+    /// calibration NLL where the criterion ranks pieces; nil when angular finds no unprotected run.
+    func choose(count: Int, by criterion: Criterion, space: RemovalSpace, protected: Set<Int>) throws -> BlockSelection? {
+        let selector = BlockSelector(count: count, protected: protected, simDiff: SimDiff(lambda: lambda))
+        let candidates = (0 ..< scorer.engine.blockCount).filter { !protected.contains($0) }
+        let label = space.part == RemovalSpace.blocks.part ? "" : " (\(space.name) sub-layers)"
+        if criterion == .greedy {
+            guard space.part == RemovalSpace.blocks.part else {
+                throw UsageError(file: path, problem: "criterion greedy chooses blocks only; use simdiff, cosine, mssd, masd, loo or shapley for sub-layers")
             }
+            let progress = ProgressLine(label: "greedy removal", counting: .steps)
+            defer { progress.finish() }
+            let order = try ModelFiles.naming(path) {
+                try scorer.greedyRemoval(count: count, protected: protected) { progress.update(done: $0, total: $1) }
+            }
+            return BlockSelection(criterion: .greedy, importance: nil, removed: order.sorted())
         }
-        (self.calibration, self.scores, self.selections) = (calibration, scores, selections)
-        (self.removeCount, self.protected, self.lambda) = (removeCount, protected, lambda)
+        if criterion == .angular {
+            guard space.part == RemovalSpace.blocks.part else {
+                throw UsageError(file: path, problem: "criterion angular chooses runs of blocks only; use simdiff, cosine, mssd, masd, loo or shapley for sub-layers")
+            }
+            return selector.select(.angular, scores: scores)
+        }
+        let shapley = ShapleyEstimate(permutations: options.shapleyPermutations, depth: min(candidates.count, 2 * count))
+        let scoring = ProgressLine(label: "\(criterion.rawValue) importance\(label)", counting: .steps)
+        let importance = try ModelFiles.naming(path) {
+            try scorer.importance(criterion, scores: scores, space: space, candidates: candidates,
+                                  simDiff: SimDiff(lambda: lambda), shapley: shapley) { scoring.update(done: $0, total: $1) }
+        }!
+        scoring.finish()
+        var selection = selector.lowest(criterion, importance.values).withStandardErrors(importance.standardErrors)
+        let refinement = SetRefinement(budget: options.refineBudget(removing: count))
+        if refinement.budget > 0 {
+            let progress = ProgressLine(label: "refining the \(criterion.rawValue) set\(label) by calibration NLL", counting: .steps)
+            selection = try ModelFiles.naming(path) {
+                try refinement.refine(selection, scorer: scorer, protected: protected, space: space) { progress.update(done: $0, total: $1) }
+            }
+            progress.finish()
+        }
+        return selection
     }
 }
 
@@ -132,7 +174,7 @@ struct ScoreReport: Encodable {
     let leaveOneOutNLL: [Double]?
     let removeCount: Int?
     let protected: [Int]
-    let selections: [BlockSelection]
+    private(set) var selections: [BlockSelection]
 
     init(model: String, run: ScoringRun) {
         self.model = model

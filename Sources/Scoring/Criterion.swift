@@ -30,12 +30,21 @@ public struct BlockSelection: Codable, Sendable {
     public let removed: [Int]
     /// How the criterion's own set was refined by calibration NLL, when it was.
     public let refinement: SetRefinement.Result?
+    /// The standard error of each importance, for sampled criteria (Shapley).
+    public let standardErrors: [Double?]?
 
-    public init(criterion: Criterion, importance: [Double]?, removed: [Int], refinement: SetRefinement.Result? = nil) {
+    public init(criterion: Criterion, importance: [Double]?, removed: [Int], refinement: SetRefinement.Result? = nil,
+                standardErrors: [Double?]? = nil) {
         self.criterion = criterion
         self.importance = importance
         self.removed = removed
         self.refinement = refinement
+        self.standardErrors = standardErrors
+    }
+
+    public func withStandardErrors(_ errors: [Double?]?) -> BlockSelection {
+        BlockSelection(criterion: criterion, importance: importance, removed: removed, refinement: refinement,
+                       standardErrors: errors)
     }
 }
 

@@ -41,7 +41,7 @@ public struct RecoveryFit: Sendable {
     }
 
     public let kind: Kind
-    public static let ridgeScales: [Double] = [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1]
+    public static let ridgeScales: [Double] = [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 0.3, 1, 3, 10]
 
     public init(kind: Kind) { self.kind = kind }
 
@@ -63,11 +63,12 @@ public struct RecoveryFit: Sendable {
         let lastPosition = units.map { Self.positions(of: $0).upperBound }.max() ?? 0
         var states = try engine.embed(calibration.sequences)
         let split = Self.heldOutStart(sequences: states.sequenceCount, length: states.sequenceLength)
+        let width = states.width // read before the block runs below hold `states` exclusively
         var inputs: [RemovalUnit: [Float]] = [:]
         func visit(_ position: Int, _ values: UnsafeBufferPointer<Float>) {
             for unit in units where Self.positions(of: unit).upperBound == position {
                 let statistics = FitStatistics(input: inputs.removeValue(forKey: unit)!, output: values,
-                                               width: states.width, heldOutFrom: split, epsilon: engine.rmsEpsilon,
+                                               width: width, heldOutFrom: split, epsilon: engine.rmsEpsilon,
                                                needsGram: kind != .bias)
                 let (replacement, fitted) = solve(statistics, unit: unit)
                 replacements[unit] = replacement

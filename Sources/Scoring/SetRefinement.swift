@@ -33,7 +33,7 @@ public struct SetRefinement: Sendable {
         let result = try run(start: selection.removed, importance: importance, scorer: scorer, protected: protected,
                              space: space, progress: progress)
         return BlockSelection(criterion: selection.criterion, importance: importance, removed: result.removed,
-                              refinement: result)
+                              refinement: result, standardErrors: selection.standardErrors)
     }
 
     public func run(start: [Int], importance: [Double], scorer: BlockScorer, protected: Set<Int>,
