@@ -40,13 +40,14 @@ let package = Package(
             // The engine's loops are optimized in debug builds too, so the parity tests run in seconds.
             swiftSettings: [.swiftLanguageMode(.v5), .unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
-        // Calibration, block measurements, criteria and removal-set search.
+        // Calibration, block and sub-layer measurements, criteria, removal-set search and recovery fitting.
         .target(
             name: "Scoring",
-            dependencies: ["Graph", "Engine"],
+            dependencies: ["Graph", "Engine", .target(name: "CBLAS", condition: .when(platforms: [.linux]))],
             swiftSettings: [.swiftLanguageMode(.v5), .unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
-        // Plans and applies changes to a model: block removal, per-layer roles, tensor conversion.
+        // Plans and applies changes to a model: block and sub-layer removal, recovery layers, per-layer roles,
+        // tensor conversion.
         .target(name: "Surgery", dependencies: ["Graph", "Tensors"]),
         .executableTarget(
             name: "modelsurgery",
@@ -61,7 +62,7 @@ let package = Package(
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "Formats", "Graph", "TestSupport"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "Graph", "Tensors", "TestSupport"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Formats", "Graph", "Tensors", "Surgery", "TestSupport"]),
-        .testTarget(name: "ScoringTests", dependencies: ["Scoring", "Engine", "Formats", "Graph", "TestSupport"]),
+        .testTarget(name: "ScoringTests", dependencies: ["Scoring", "Engine", "Formats", "Graph", "Surgery", "TestSupport"]),
         .testTarget(name: "SurgeryTests", dependencies: ["Surgery", "Formats", "Graph", "TestSupport"]),
     ]
 )
