@@ -133,22 +133,17 @@ def write(writer: gguf.GGUFWriter) -> None:
 
 # ---------------------------------------------------------------- fixtures
 
-def llama_like(path: Path, *, n_blocks: int, n_embd: int, n_head: int, n_head_kv: int,
-               head_dim: int, n_ff: int, n_vocab: int, types: dict, seed: int,
-               alignment: int | None = None, split_max_tensors: int = 0,
-               name: str = "tiny-llama", globals_first: bool = False) -> None:
-    """A llama-architecture model. types maps a tensor suffix (or 'blk.N.suffix') to its type."""
-    w = gguf.GGUFWriter(path, "llama", split_max_tensors=split_max_tensors)
-    w.add_name(name)
-    if alignment is not None:
-        w.add_custom_alignment(alignment)
+def add_llama_keys(w: gguf.GGUFWriter, *, n_blocks: int, n_embd: int, n_head, n_head_kv, head_dim: int, n_ff,
+                   n_vocab: int) -> None:
+    """llama's hyper-parameters, tokenizer and file type (head counts and widths: one value, or one per layer)."""
     w.add_context_length(128)
     w.add_embedding_length(n_embd)
     w.add_block_count(n_blocks)
     w.add_feed_forward_length(n_ff)
     w.add_head_count(n_head)
     w.add_head_count_kv(n_head_kv)
-    if head_dim != n_embd // n_head:
+    first_heads = n_head[0] if isinstance(n_head, list) else n_head
+    if head_dim != n_embd // first_heads:
         w.add_key_length(head_dim)
         w.add_value_length(head_dim)
     w.add_rope_dimension_count(head_dim)
@@ -158,6 +153,19 @@ def llama_like(path: Path, *, n_blocks: int, n_embd: int, n_head: int, n_head_kv
     w.add_vocab_size(n_vocab)
     add_gpt2_tokenizer(w, n_vocab)
     w.add_quantization_version(gguf.GGML_QUANT_VERSION)
+
+
+def llama_like(path: Path, *, n_blocks: int, n_embd: int, n_head: int, n_head_kv: int,
+               head_dim: int, n_ff: int, n_vocab: int, types: dict, seed: int,
+               alignment: int | None = None, split_max_tensors: int = 0,
+               name: str = "tiny-llama", globals_first: bool = False) -> None:
+    """A llama-architecture model. types maps a tensor suffix (or 'blk.N.suffix') to its type."""
+    w = gguf.GGUFWriter(path, "llama", split_max_tensors=split_max_tensors)
+    w.add_name(name)
+    if alignment is not None:
+        w.add_custom_alignment(alignment)
+    add_llama_keys(w, n_blocks=n_blocks, n_embd=n_embd, n_head=n_head, n_head_kv=n_head_kv, head_dim=head_dim,
+                   n_ff=n_ff, n_vocab=n_vocab)
 
     b = Builder(w, seed)
 
@@ -423,19 +431,8 @@ def tiny_deci() -> None:
     bias_scale = 10.0     # Builder's 0.01 biases would move the logits by less than the parity tolerance
     w = gguf.GGUFWriter(HERE / "tiny-deci.gguf", "deci")
     w.add_name("tiny-deci")
-    w.add_context_length(128)
-    w.add_embedding_length(n_embd)
-    w.add_block_count(n_blocks)
-    w.add_feed_forward_length(ffn)
-    w.add_head_count(heads)
-    w.add_head_count_kv(kv_heads)
-    w.add_rope_dimension_count(head_dim)
-    w.add_rope_freq_base(10000.0)
-    w.add_layer_norm_rms_eps(1e-5)
-    w.add_file_type(gguf.LlamaFileType.MOSTLY_Q8_0)
-    w.add_vocab_size(n_vocab)
-    add_gpt2_tokenizer(w, n_vocab)
-    w.add_quantization_version(gguf.GGML_QUANT_VERSION)
+    add_llama_keys(w, n_blocks=n_blocks, n_embd=n_embd, n_head=heads, n_head_kv=kv_heads, head_dim=head_dim,
+                   n_ff=ffn, n_vocab=n_vocab)
 
     b = Builder(w, SEED + 9)
 

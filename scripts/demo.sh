@@ -17,15 +17,22 @@ step "modelsurgery score $model --count 8 --refine 0 --plot $out/scores.svg   (s
 "$MODELSURGERY" score "$model" --count 8 --refine 0 --plot "$out/scores.svg"
 
 step "modelsurgery prune $model $pruned --ratio 0.25   (simdiff's set, refined by calibration NLL)"
-"$MODELSURGERY" prune "$model" "$pruned" --ratio 0.25
+"$MODELSURGERY" prune "$model" "$pruned" --ratio 0.25 | tee "$out/prune.txt"
+removed=$(sed -n 's/^removed [0-9]* of [0-9]* blocks: //p' "$out/prune.txt")
+
+recovered="$out/$(basename "$model" .gguf)-pruned-linear.gguf"
+step "modelsurgery prune $model $recovered --layers $removed --recover linear --calib data/calibration.txt   (the same blocks; each removed run replaced by one linear layer fitted in closed form, written as llama.cpp's deci architecture)"
+"$MODELSURGERY" prune "$model" "$recovered" --layers "$removed" --recover linear \
+    --calib data/calibration.txt --samples 56 --seq-len 256
 
 step "modelsurgery eval, before and after, on $text (not used for calibration)"
 before=$("$MODELSURGERY" eval "$model" --text "$text" --ctx 128)
 after=$("$MODELSURGERY" eval "$pruned" --text "$text" --ctx 128)
-printf '%-10s %s\n' original "$before" pruned "$after"
+after_linear=$("$MODELSURGERY" eval "$recovered" --text "$text" --ctx 128)
+printf '%-10s %s\n' original "$before" pruned "$after" recovered "$after_linear"
 
-step "llama.cpp (llama-cpp-python) loads and runs both files"
-"$PY" scripts/llama_run.py "$model" "$pruned" --text "$text" --ctx 128
+step "llama.cpp (llama-cpp-python) loads and runs all three files"
+"$PY" scripts/llama_run.py "$model" "$pruned" "$recovered" --text "$text" --ctx 128
 folder="$out/$(basename "$pruned" .gguf)-hf"
 step "modelsurgery convert $pruned $folder --dtype bf16   (a Hugging Face folder for transformers, vLLM, MLX)"
 "$MODELSURGERY" convert "$pruned" "$folder" --dtype bf16
