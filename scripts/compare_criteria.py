@@ -153,6 +153,7 @@ def main() -> None:
     parser.add_argument("--ctx", default="256")
     parser.add_argument("--calib", action="append", default=[])
     parser.add_argument("--greedy", action="store_true", help="also run SLEB-style greedy removal (slow)")
+    parser.add_argument("--shapley", action="store_true", help="also estimate Shapley values (Monte-Carlo; slow)")
     parser.add_argument("--refined", help="criteria to also run with the default set refinement, e.g. simdiff,cosine")
     parser.add_argument("--scores", help="reuse (or, if missing, save) the score report in this JSON file")
     parser.add_argument("--cache", help="reuse (and extend) held-out perplexities in this JSON file")
@@ -163,7 +164,7 @@ def main() -> None:
     counts = [int(c) for c in args.count.split(",")]
 
     calib = [flag for path in args.calib for flag in ("--calib", path)]
-    criteria = "all,loo" + (",greedy" if args.greedy else "")
+    criteria = "all,loo" + (",greedy" if args.greedy else "") + (",shapley" if args.shapley else "")
     if args.scores and os.path.exists(args.scores):
         report = json.load(open(args.scores))
     else:
@@ -177,7 +178,7 @@ def main() -> None:
 
     for count in counts:
         # Criteria whose order does not depend on the count are re-ranked here; angular and greedy choose sets.
-        shipped = {s["criterion"]: s["removed"] for s in report["selections"] if s["criterion"] in ("angular", "greedy")}
+        shipped = {s["criterion"]: s["removed"] for s in report["selections"] if s["criterion"] in ("angular", "greedy", "shapley")}
         importance = {"simdiff": report["simdiff"], "cosine": [1 - b["cosine"] for b in report["blocks"]],
                       "mssd": [b["mssd"] for b in report["blocks"]], "masd": [b["masd"] for b in report["blocks"]]}
         if report.get("leaveOneOutNLL"):

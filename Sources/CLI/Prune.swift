@@ -65,6 +65,7 @@ struct Prune: ParsableCommand {
             return try pruneONNX()
         }
         let model = try ModelFiles.read(input, needsTokenizer: amount.given || subLayers.scoresSubLayers || subLayers.recover != nil)
+        if OutputFormat(of: model) == .gguf { try checkOutputFile(URL(fileURLWithPath: output), of: model) }
         if subLayers.given { return try pruneSubLayers(model) }
         if OutputFormat(of: model) == .safetensors && output.lowercased().hasSuffix(".gguf") {
             throw UsageError(file: output, problem: "prune writes the input's format (a folder); prune to a folder, then `convert` it to GGUF")

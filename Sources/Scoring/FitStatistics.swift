@@ -26,9 +26,11 @@ struct FitStatistics {
     var fitting: Part
     var heldOut: Part
 
-    /// Rows from `heldOutFrom` on are held back. Rows go in chunks, so memory holds a chunk of Z and D.
-    init(input: [Float], output: UnsafeBufferPointer<Float>, width: Int, heldOutFrom split: Int, epsilon: Float,
-         needsGram: Bool) {
+    /// Rows from `heldOutFrom` on are held back. Rows go in chunks, so memory holds a chunk of Z and D. The
+    /// first token of each `sequenceLength` is left out: its states are the attention sink's, with norms many
+    /// times the others', and a mean or a least-squares fit would chase that one token.
+    init(input: [Float], output: UnsafeBufferPointer<Float>, width: Int, sequenceLength: Int, heldOutFrom split: Int,
+         epsilon: Float, needsGram: Bool) {
         self.width = width
         fitting = Part(width: width, needsGram: needsGram)
         heldOut = Part(width: width, needsGram: needsGram)
@@ -37,18 +39,20 @@ struct FitStatistics {
         var start = 0
         while start < rows {
             let end = min(rows, start + chunk, start < split ? split : rows)
-            for row in start ..< end {
+            var filled = 0
+            for row in start ..< end where row % sequenceLength != 0 {
                 var squares = 0.0
                 for i in 0 ..< width { squares += Double(input[row * width + i]) * Double(input[row * width + i]) }
                 let scale = 1 / (squares / Double(width) + Double(epsilon)).squareRoot()
                 for i in 0 ..< width {
                     let x = Double(input[row * width + i])
-                    z[(row - start) * width + i] = x * scale
-                    d[(row - start) * width + i] = Double(output[row * width + i]) - x
+                    z[filled * width + i] = x * scale
+                    d[filled * width + i] = Double(output[row * width + i]) - x
                 }
+                filled += 1
             }
-            if start < split { Self.add(&fitting, z, d, rows: end - start, width: width, needsGram: needsGram) }
-            else { Self.add(&heldOut, z, d, rows: end - start, width: width, needsGram: needsGram) }
+            if start < split { Self.add(&fitting, z, d, rows: filled, width: width, needsGram: needsGram) }
+            else { Self.add(&heldOut, z, d, rows: filled, width: width, needsGram: needsGram) }
             start = end
         }
     }

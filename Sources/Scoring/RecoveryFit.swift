@@ -63,12 +63,13 @@ public struct RecoveryFit: Sendable {
         let lastPosition = units.map { Self.positions(of: $0).upperBound }.max() ?? 0
         var states = try engine.embed(calibration.sequences)
         let split = Self.heldOutStart(sequences: states.sequenceCount, length: states.sequenceLength)
-        let width = states.width // read before the block runs below hold `states` exclusively
+        // Read before the block runs below hold `states` exclusively.
+        let width = states.width, length = states.sequenceLength
         var inputs: [RemovalUnit: [Float]] = [:]
         func visit(_ position: Int, _ values: UnsafeBufferPointer<Float>) {
             for unit in units where Self.positions(of: unit).upperBound == position {
                 let statistics = FitStatistics(input: inputs.removeValue(forKey: unit)!, output: values,
-                                               width: width, heldOutFrom: split, epsilon: engine.rmsEpsilon,
+                                               width: width, sequenceLength: length, heldOutFrom: split, epsilon: engine.rmsEpsilon,
                                                needsGram: kind != .bias)
                 let (replacement, fitted) = solve(statistics, unit: unit)
                 replacements[unit] = replacement

@@ -109,7 +109,7 @@ public struct DeciRewrite: Sendable {
                 layers.append(layer)
                 if !keeps.feedForward {
                     if case .bias(let beta)? = replacements[.feedForward(block)] {
-                        layers[layers.count - 1].outputBias = beta
+                        layers[layers.count - 1].outputBias = Self.sum(layers[layers.count - 1].outputBias, beta)
                     } else {
                         replace(.feedForward(block))
                     }

@@ -52,3 +52,17 @@ def test_missing_input(tmp_path):
     result = run("prune", tmp_path / "missing.gguf", tmp_path / "out.gguf", "--layers", "1")
     assert_clean_error(result, "missing.gguf")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("target", ["same", "missing-folder"])
+def test_prune_refuses_a_bad_output_before_scoring(target, tmp_path):
+    """Scoring SmolLM2 takes minutes; a bad output path is refused before any of it."""
+    import time
+    from support import real_model
+    model = real_model("SmolLM2-135M-Instruct.Q4_1.gguf")
+    output = model if target == "same" else tmp_path / "missing" / "out.gguf"
+    started = time.monotonic()
+    result = run("prune", model, output, "--ratio", "0.25", "--attention-ratio", "0.2")
+    assert_clean_error(result, str(output))
+    assert time.monotonic() - started < 20
+    assert list(tmp_path.iterdir()) == []

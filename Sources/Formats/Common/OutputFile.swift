@@ -119,6 +119,18 @@ final class OutputFile {
     }
 }
 
+/// The checks a writer makes of a file target, made before any work (scoring takes minutes): not one of the
+/// model's files, and its folder exists and can be written.
+public func checkOutputFile(_ target: URL, of model: Model) throws {
+    try checkNotOverwritingInput([target], of: model)
+    let folder = target.deletingLastPathComponent().path
+    var isFolder: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue,
+          access(folder, W_OK) == 0 else {
+        throw FormatError.output(file: target.path, problem: "cannot write into \(folder)")
+    }
+}
+
 /// Refuses targets that are one of the model's own source files.
 func checkNotOverwritingInput(_ targets: [URL], of model: Model) throws {
     try checkNotOverwriting(model.origin.files, with: targets)
