@@ -152,6 +152,7 @@ def main() -> None:
     parser.add_argument("--heldout", default="data/held-out-long.txt")
     parser.add_argument("--ctx", default="256")
     parser.add_argument("--calib", action="append", default=[])
+    parser.add_argument("--score-args", default="", help="more arguments for `score`, e.g. '--samples 8 --shapley-permutations 8'")
     parser.add_argument("--greedy", action="store_true", help="also run SLEB-style greedy removal (slow)")
     parser.add_argument("--shapley", action="store_true", help="also estimate Shapley values (Monte-Carlo; slow)")
     parser.add_argument("--refined", help="criteria to also run with the default set refinement, e.g. simdiff,cosine")
@@ -163,7 +164,7 @@ def main() -> None:
     args = parser.parse_args()
     counts = [int(c) for c in args.count.split(",")]
 
-    calib = [flag for path in args.calib for flag in ("--calib", path)]
+    calib = [flag for path in args.calib for flag in ("--calib", path)] + args.score_args.split()
     criteria = "all,loo" + (",greedy" if args.greedy else "") + (",shapley" if args.shapley else "")
     if args.scores and os.path.exists(args.scores):
         report = json.load(open(args.scores))

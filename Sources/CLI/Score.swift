@@ -143,7 +143,8 @@ struct ScoringRun {
             }
             return selector.select(.angular, scores: scores)
         }
-        let shapley = ShapleyEstimate(permutations: options.shapleyPermutations, depth: min(candidates.count, 2 * count))
+        let shapley = ShapleyEstimate(permutations: options.shapleyPermutations,
+                                      depth: min(candidates.count, options.shapleyDepth ?? count))
         let scoring = ProgressLine(label: "\(criterion.rawValue) importance\(label)", counting: .steps)
         let importance = try ModelFiles.naming(path) {
             try scorer.importance(criterion, scores: scores, space: space, candidates: candidates,
@@ -217,6 +218,11 @@ struct ScoreReport: Encodable {
                 var line = "  " + selection.criterion.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)
                     + selection.removed.map(String.init).joined(separator: ",")
                 if let refinement = selection.refinement { line += "  (\(refinement.summary))" }
+                if let errors = selection.standardErrors, let values = selection.importance {
+                    line += "\n           ΔNLL ± s.e.: " + selection.removed.map { block in
+                        String(format: "%d: %.4f ± %.4f", block, values[block], errors[block] ?? .nan)
+                    }.joined(separator: ", ")
+                }
                 lines.append(line)
             }
         } else {

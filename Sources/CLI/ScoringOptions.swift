@@ -28,8 +28,11 @@ struct ScoringOptions: ParsableArguments {
     /// Evaluations `--refine` allows: by default 8 per block removed.
     func refineBudget(removing count: Int) -> Int { refine ?? 8 * count }
 
-    @Option(help: "Permutations the shapley criterion samples (each removes up to twice the count, one at a time).")
+    @Option(help: "Permutations the shapley criterion samples.")
     var shapleyPermutations = 16
+
+    @Option(help: "Pieces each shapley permutation removes, one at a time (default: the count to remove).")
+    var shapleyDepth: Int?
 
     @Option(help: "Blocks never removed: first, last, indices or ranges (e.g. first,last or 0-1), or none.")
     var protect = "none"
@@ -38,6 +41,7 @@ struct ScoringOptions: ParsableArguments {
         guard samples >= 1 else { throw ValidationError("--samples must be at least 1") }
         guard seqLen >= 8 else { throw ValidationError("--seq-len must be at least 8") }
         guard shapleyPermutations >= 1 else { throw ValidationError("--shapley-permutations must be at least 1") }
+        if let shapleyDepth, shapleyDepth < 1 { throw ValidationError("--shapley-depth must be at least 1") }
         if let refine, refine < 0 { throw ValidationError("--refine must be 0 or more evaluations") }
         guard lambda == "search" || (Double(lambda).map { $0 >= 0 } ?? false) else {
             throw ValidationError("--lambda must be a number ≥ 0 or 'search'")
