@@ -139,7 +139,7 @@ struct ScoringRun {
         }
         if criterion == .angular {
             guard space.part == RemovalSpace.blocks.part else {
-                throw UsageError(file: path, problem: "criterion angular chooses runs of blocks only; use simdiff, cosine, mssd, masd, loo or shapley for sub-layers")
+                throw UsageError(file: path, problem: "criterion angular chooses a run of whole blocks; use simdiff, cosine, mssd, masd, loo or shapley for sub-layers")
             }
             return selector.select(.angular, scores: scores)
         }

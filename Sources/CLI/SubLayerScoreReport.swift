@@ -21,7 +21,7 @@ struct SubLayerScoreReport: Encodable {
     let removeCount: Int?
     let selections: [Selection]
 
-    /// Chooses each criterion's sets when `count` is given (criteria that choose runs of blocks are left out).
+    /// Chooses each criterion's sets when `count` is given (angular and greedy, which choose whole blocks, are left out).
     init(model: String, run: ScoringRun, criteria: [Criterion], count: Int?) throws {
         self.model = model
         calibration = run.calibration.source
