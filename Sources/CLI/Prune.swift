@@ -36,7 +36,7 @@ struct Prune: ParsableCommand {
     @OptionGroup var subLayers: SubLayerOptions
     @OptionGroup var scoring: ScoringOptions
 
-    @Option(help: "How scoring chooses blocks with --ratio/--count: simdiff, cosine, angular, mssd, masd, loo or greedy.")
+    @Option(help: "How scoring chooses blocks (and sub-layers) with --ratio/--count: simdiff, cosine, angular, mssd, masd, loo, greedy or shapley.")
     var criterion: Criterion = .simdiff
 
     @Option(name: [.customLong("split-max-size"), .customLong("max-shard-size")],

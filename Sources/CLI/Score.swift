@@ -8,7 +8,7 @@ struct Score: ParsableCommand {
         abstract: "Score every block's importance on calibration text (SimDiff and baselines).",
         discussion: """
         Criteria: \(Criterion.allCases.map { "\($0.rawValue) (\($0.summary))" }.joined(separator: "; ")). \
-        'all' means the criteria of the single streaming pass; loo and greedy rerun the model and are opt-in. \
+        'all' means the criteria of the single streaming pass; loo, greedy and shapley rerun the model and are opt-in. \
         With --ratio or --count, each ranking criterion's set is refined by the pruned model's calibration NLL \
         (--refine; 0 shows each criterion's own set, and is much faster).
         """)
@@ -19,7 +19,7 @@ struct Score: ParsableCommand {
     @OptionGroup var scoring: ScoringOptions
     @OptionGroup var amount: RemovalAmount
 
-    @Option(help: "Comma-separated criteria, or all (simdiff,cosine,angular,mssd,masd); add loo or greedy explicitly.")
+    @Option(help: "Comma-separated criteria, or all (simdiff,cosine,angular,mssd,masd); add loo, greedy or shapley explicitly.")
     var criterion = "all"
 
     @Option(help: "Score whole blocks, or each block's attention and feed-forward sub-layers (block, sublayer).")
