@@ -50,3 +50,21 @@ def test_inspect_first_shard_describes_whole_model():
     split = inspect_json(MODELS / SPLIT_FIRST, "--tensors")
     for key in ("architecture", "blockCount", "parameters", "bytes", "blocks", "tensorTypes", "tensors"):
         assert split[key] == whole[key], key
+
+
+def test_inspect_escapes_control_characters_from_the_file(tmp_path):
+    """Names come from strangers' files: an escape sequence or a bidi override in them must not reach the terminal."""
+    import gguf
+    import numpy as np
+    path = tmp_path / "hostile.gguf"
+    writer = gguf.GGUFWriter(path, "llama")
+    writer.add_name("evil\x1b[31mred\x07\u202e")
+    writer.add_block_count(1)
+    writer.add_tensor("blk.0.attn_norm\x1b]0;title\x07.weight", np.ones(4, dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    out = run_ok("inspect", path, "--tensors").stdout
+    assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
+    assert "evil\\u{1b}[31mred\\u{7}\\u{202e}" in out
