@@ -30,6 +30,9 @@ struct Convert: ParsableCommand {
             help: "Split the output into shards of at most this much tensor data (e.g. 500M, 4G).")
     var splitMaxSize: String?
 
+    @Flag(help: "Replace an existing output folder (the old one goes only once the new one is complete).")
+    var force = false
+
     private var format: OutputFormat { to ?? (output.lowercased().hasSuffix(".gguf") ? .gguf : .safetensors) }
 
     private var elementType: ElementType? { dtype.flatMap { ElementType(name: $0) } }
@@ -63,7 +66,7 @@ struct Convert: ParsableCommand {
         }
         let written = try ModelFiles.naming(input) {
             try ModelFiles.write(converted, to: output, as: format, maxShardBytes: splitMaxSize.flatMap(Format.parseSize),
-                                 conversion: conversion)
+                                 conversion: conversion, replacing: force)
         }
         print("wrote \(written.map(\.path).joined(separator: ", "))")
     }

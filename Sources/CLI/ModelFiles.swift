@@ -49,7 +49,7 @@ enum ModelFiles {
     /// Writes `model` to `path` in `format` (GGUF shards named after it, or a Hugging Face folder), showing
     /// progress for long writes; `conversion` re-encodes tensors on the way.
     static func write(_ model: Model, to path: String, as format: OutputFormat, maxShardBytes: Int?,
-                      conversion: TensorConversion? = nil) throws -> [URL] {
+                      conversion: TensorConversion? = nil, replacing: Bool = false) throws -> [URL] {
         let url = URL(fileURLWithPath: path)
         let progress = ProgressLine(label: "writing \(url.lastPathComponent)")
         defer { progress.finish() }
@@ -61,7 +61,7 @@ enum ModelFiles {
         case .safetensors:
             return [try HuggingFace.write(model, to: url, maxShardBytes: maxShardBytes,
                                           dtypeName: conversion?.matrixType.map(HuggingFace.torchName),
-                                          encoder: conversion?.encoder, progress: update)]
+                                          encoder: conversion?.encoder, replacing: replacing, progress: update)]
         }
     }
 }

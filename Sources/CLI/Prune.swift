@@ -43,6 +43,9 @@ struct Prune: ParsableCommand {
             help: "Split the output into shards of at most this much tensor data (e.g. 500M, 4G): GGUF shards, or safetensors shards in a folder.")
     var splitMaxSize: String?
 
+    @Flag(help: "Replace an existing output folder (the old one goes only once the new one is complete).")
+    var force = false
+
     @Flag(help: "Print JSON for machines.")
     var json = false
 
@@ -65,7 +68,12 @@ struct Prune: ParsableCommand {
             return try pruneONNX()
         }
         let model = try ModelFiles.read(input, needsTokenizer: amount.given || subLayers.scoresSubLayers || subLayers.recover != nil)
-        if OutputFormat(of: model) == .gguf { try checkOutputFile(URL(fileURLWithPath: output), of: model) }
+        if OutputFormat(of: model) == .gguf {
+            try checkOutputFile(URL(fileURLWithPath: output), of: model)
+        } else {
+            try OutputFolder.check(URL(fileURLWithPath: output), inputs: model.origin.files, replacing: force,
+                                   inputFolder: model.origin.folder)
+        }
         if subLayers.given { return try pruneSubLayers(model) }
         if OutputFormat(of: model) == .safetensors && output.lowercased().hasSuffix(".gguf") {
             throw UsageError(file: output, problem: "prune writes the input's format (a folder); prune to a folder, then `convert` it to GGUF")
@@ -92,7 +100,7 @@ struct Prune: ParsableCommand {
             FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))
         }
         let written = try ModelFiles.write(result.model, to: output, as: OutputFormat(of: model),
-                                           maxShardBytes: splitMaxSize.flatMap(Format.parseSize))
+                                           maxShardBytes: splitMaxSize.flatMap(Format.parseSize), replacing: force)
         let report = PruneReport(input: input, outputs: written.map(\.path), originalBlocks: model.blocks.count,
                                  removed: removal.removed, keptBlocks: removal.kept.count,
                                  bytesBefore: model.byteCount, bytesAfter: result.model.byteCount,
@@ -121,7 +129,7 @@ extension Prune {
         }
         let pruned = try model.removingBlocks(removal.removed)
         let progress = ProgressLine(label: "writing \(URL(fileURLWithPath: output).lastPathComponent)")
-        let written = try pruned.write(to: output) { progress.update(done: $0, total: $1) }
+        let written = try pruned.write(to: output, replacing: force) { progress.update(done: $0, total: $1) }
         progress.finish()
         let report = PruneReport(input: input, outputs: written.map(\.path), originalBlocks: model.blockCount,
                                  removed: removal.removed, keptBlocks: pruned.blockCount,

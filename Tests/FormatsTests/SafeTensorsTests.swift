@@ -196,7 +196,7 @@ struct OutputFolderTests {
         defer { try? FileManager.default.removeItem(at: parent) }
         let target = parent.appendingPathComponent("out")
         for content in ["first", "second"] {
-            let folder = try OutputFolder(target: target, inputs: [])
+            let folder = try OutputFolder(target: target, inputs: [], replacing: true)
             #expect(folder.temporary.lastPathComponent.hasPrefix(".out.tmp-"))
             try Data(content.utf8).write(to: folder.url(for: "file.txt"))
             #expect(FileManager.default.fileExists(atPath: folder.temporary.path))
@@ -204,6 +204,25 @@ struct OutputFolderTests {
         }
         #expect(try String(contentsOf: target.appendingPathComponent("file.txt"), encoding: .utf8) == "second")
         #expect(try FileManager.default.contentsOfDirectory(atPath: parent.path) == ["out"])
+    }
+
+    @Test func refusesAnExistingFolderUnlessReplacing() throws {
+        let parent = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: parent) }
+        let target = parent.appendingPathComponent("out")
+        try FileManager.default.createDirectory(at: target, withIntermediateDirectories: true)
+        #expect(throws: FormatError.output(file: target.path, problem: "exists; give --force to replace it")) {
+            _ = try OutputFolder(target: target, inputs: [])
+        }
+        #expect(throws: FormatError.output(file: parent.appendingPathComponent("out/inner").path,
+                                           problem: "is inside the input folder \(target.path)")) {
+            _ = try OutputFolder(target: target.appendingPathComponent("inner"), inputs: [], inputFolder: target)
+        }
+        let mask = umask(0o022)
+        defer { umask(mask) }
+        let folder = try OutputFolder(target: parent.appendingPathComponent("fresh"), inputs: [])
+        let mode = try FileManager.default.attributesOfItem(atPath: folder.temporary.path)[.posixPermissions] as? Int
+        #expect(mode == 0o755)
     }
 
     @Test func anUncommittedFolderLeavesNothing() throws {

@@ -232,3 +232,37 @@ def test_float_encodings_round_as_numpy_does(dtype, numpy_type, tmp_path):
         expected = np.frombuffer(data, dtype=np.float32).astype(target).tobytes()
         assert ours[name] == (dtype.upper(), shape, expected), name
     assert config(out)["dtype"] == {"f16": "float16", "bf16": "bfloat16"}[dtype]
+
+
+def test_existing_output_folder_needs_force_and_nothing_is_lost(tmp_path):
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "notes.txt").write_text("mine")
+    result = run("convert", HF / "tiny-llama-hf.f32.gguf", target)
+    assert_clean_error(result, str(target))
+    assert "--force" in result.stderr and (target / "notes.txt").read_text() == "mine"
+    run_ok("convert", HF / "tiny-llama-hf.f32.gguf", target, "--force")
+    assert (target / "config.json").exists() and not (target / "notes.txt").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_prune_refuses_an_output_inside_its_input_folder(tmp_path):
+    folder = copy_folder("tiny-llama-hf", tmp_path)
+    before = sorted(p.name for p in folder.iterdir())
+    result = run("prune", folder, folder / "pruned", "--layers", "1")
+    assert_clean_error(result, "pruned")
+    assert "inside the input folder" in result.stderr
+    assert sorted(p.name for p in folder.iterdir()) == before
+
+
+def test_output_folders_follow_the_umask(tmp_path):
+    import os
+    run_ok("convert", HF / "tiny-llama-hf.f32.gguf", tmp_path / "out")
+    assert (tmp_path / "out").stat().st_mode & 0o777 == 0o777 & ~current_umask()
+
+
+def current_umask() -> int:
+    import os
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -16,11 +16,13 @@ public final class OutputFolder {
     private let inputs: Set<FileIdentity>
     private var committed = false
 
-    /// `inputs` are the files the job reads: the target may not be one of them, nor a folder holding one.
-    public init(target: URL, inputs: [MappedFile]) throws {
+    /// `inputs` are the files the job reads: the target may not be one of them, nor a folder holding one, nor
+    /// lie inside `inputFolder` (the folder a model was read from). An existing folder is replaced only when
+    /// `replacing` (the user's `--force`).
+    public init(target: URL, inputs: [MappedFile], replacing: Bool = false, inputFolder: URL? = nil) throws {
         self.target = target
         self.inputs = Set(inputs.map(\.identity))
-        try Self.checkReplaceable(target, inputs: self.inputs)
+        try Self.check(target, inputs: inputs, replacing: replacing, inputFolder: inputFolder)
         var template = Array(target.deletingLastPathComponent()
             .appendingPathComponent(".\(target.lastPathComponent).tmp-XXXXXX").path.utf8CString)
         guard let created = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
@@ -28,6 +30,27 @@ public final class OutputFolder {
         }
         temporary = URL(fileURLWithPath: String(cString: created))
         PendingOutputs.add(temporary.path)
+        // mkdtemp makes the folder private (0700); the output gets the permissions the user's umask gives.
+        let mask = umask(0)
+        umask(mask)
+        chmod(temporary.path, 0o777 & ~mask)
+    }
+
+    /// The checks of `init`, for callers to make before long work (scoring) rather than after it.
+    public static func check(_ target: URL, inputs: [MappedFile], replacing: Bool, inputFolder: URL?) throws {
+        if let inputFolder {
+            let folder = inputFolder.resolvingSymlinksInPath().path
+            let parent = target.deletingLastPathComponent().resolvingSymlinksInPath().path
+            if parent == folder || parent.hasPrefix(folder + "/") {
+                throw FormatError.output(file: target.path, problem: "is inside the input folder \(inputFolder.path)")
+            }
+        }
+        var isFolder: ObjCBool = false
+        if !replacing, FileManager.default.fileExists(atPath: target.path, isDirectory: &isFolder), isFolder.boolValue {
+            try checkReplaceable(target, inputs: Set(inputs.map(\.identity)))
+            throw FormatError.output(file: target.path, problem: "exists; give --force to replace it")
+        }
+        try checkReplaceable(target, inputs: Set(inputs.map(\.identity)))
     }
 
     deinit {

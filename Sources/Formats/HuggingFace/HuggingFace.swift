@@ -94,8 +94,10 @@ public enum HuggingFace {
     /// surgery; one from GGUF gets them rebuilt from its metadata. `encoder` converts tensors (see `convert`).
     @discardableResult
     public static func write(_ model: Model, to folder: URL, maxShardBytes: Int? = nil, dtypeName: String? = nil,
-                             encoder: TensorEncoder? = nil, progress: ((Int, Int) -> Void)? = nil) throws -> URL {
-        let output = try OutputFolder(target: folder, inputs: model.origin.files)
+                             encoder: TensorEncoder? = nil, replacing: Bool = false,
+                             progress: ((Int, Int) -> Void)? = nil) throws -> URL {
+        let output = try OutputFolder(target: folder, inputs: model.origin.files, replacing: replacing,
+                                      inputFolder: model.origin.folder)
         let architecture = model.architecture
         let fromFolder = model.origin.format == format
         let tensors = try GGUF.namedTensors(of: model).filter { !droppedGlobals.contains($0.name) }.map { ggufName, tensor, block in

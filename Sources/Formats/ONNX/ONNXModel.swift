@@ -100,7 +100,7 @@ public struct ONNXModel {
     /// Writes the model to `path`: a file (and its `.data` beside it) for a model read from a file, or a
     /// folder with the source folder's other files, genai_config.json and config.json brought in line.
     @discardableResult
-    public func write(to path: String, progress: ((Int, Int) -> Void)? = nil) throws -> [URL] {
+    public func write(to path: String, replacing: Bool = false, progress: ((Int, Int) -> Void)? = nil) throws -> [URL] {
         let url = URL(fileURLWithPath: path)
         let writer = ONNXWriter(model: source.model, tensorBytes: source.tensorBytes, inputs: inputs)
         guard let folder else {
@@ -110,7 +110,7 @@ public struct ONNXModel {
             }
             return try writer.write(to: url, progress: progress)
         }
-        let output = try OutputFolder(target: url, inputs: inputs)
+        let output = try OutputFolder(target: url, inputs: inputs, replacing: replacing, inputFolder: folder)
         let modelName = source.file.url.lastPathComponent
         let own = Set([modelName] + inputs.map(\.url.lastPathComponent))
         for name in try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted()
