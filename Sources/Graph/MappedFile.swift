@@ -17,7 +17,8 @@ public final class MappedFile: @unchecked Sendable {
 
     public init(url: URL) throws {
         self.url = url
-        let fd = open(url.path, O_RDONLY)
+        // Non-blocking, so a FIFO named as a model is refused below instead of waiting for a writer forever.
+        let fd = open(url.path, O_RDONLY | O_NONBLOCK)
         guard fd >= 0 else { throw FileAccessError(path: url.path, problem: String(cString: strerror(errno))) }
         var info = stat()
         guard fstat(fd, &info) == 0 else {

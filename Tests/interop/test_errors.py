@@ -66,3 +66,15 @@ def test_prune_refuses_a_bad_output_before_scoring(target, tmp_path):
     assert_clean_error(result, str(output))
     assert time.monotonic() - started < 20
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", [["inspect"], ["prune", "--layers", "1"]])
+def test_a_fifo_as_the_model_is_refused_not_waited_on(command, tmp_path):
+    import os
+    fifo = tmp_path / "model.gguf"
+    os.mkfifo(fifo)
+    args = [command[0], fifo] + ([tmp_path / "out.gguf"] + command[1:] if command[0] == "prune" else [])
+    result = run(*args, timeout=20)
+    assert_clean_error(result, "model.gguf")
+    assert "not a regular file" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.gguf"]
