@@ -35,7 +35,7 @@ step "llama.cpp (llama-cpp-python) loads and runs all three files"
 "$PY" scripts/llama_run.py "$model" "$pruned" "$recovered" --text "$text" --ctx 128
 folder="$out/$(basename "$pruned" .gguf)-hf"
 step "modelsurgery convert $pruned $folder --dtype bf16   (a Hugging Face folder for transformers, vLLM, MLX)"
-"$MODELSURGERY" convert "$pruned" "$folder" --dtype bf16
+"$MODELSURGERY" convert "$pruned" "$folder" --dtype bf16 --force
 ls -l "$folder"
 after_folder=$("$MODELSURGERY" eval "$folder" --text "$text" --ctx 128)
 printf '%-10s %s
