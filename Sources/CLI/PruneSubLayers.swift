@@ -65,15 +65,16 @@ extension Prune {
                 blocks += try namedRemoval(blockCount: blockCount).removed
             }
             var fixed = Dictionary(blocks.map { ($0, SubLayers([.attention, .feedForward])) }, uniquingKeysWith: { a, _ in a })
-            var chosen: [SubLayers: [Int]] = [.attention: named?.attention ?? [], .feedForward: named?.feedForward ?? []]
-            for part in [SubLayers.attention, .feedForward] {
-                for block in chosen[part]! { fixed[block, default: []].formUnion(part) }
-                guard let count = subLayers.count(of: part, blockCount: blockCount), let run else { continue }
-                chosen[part]! += try scoredSubLayers(part, count: count, fixed: fixed, run: run)
-                for block in chosen[part]! { fixed[block, default: []].formUnion(part) }
+            func removing(_ part: SubLayers, named blocks: [Int]) throws -> [Int] {
+                for block in blocks { fixed[block, default: []].formUnion(part) }
+                guard let count = subLayers.count(of: part, blockCount: blockCount), let run else { return blocks }
+                let scored = try scoredSubLayers(part, count: count, fixed: fixed, run: run)
+                for block in scored { fixed[block, default: []].formUnion(part) }
+                return blocks + scored
             }
-            return try SubLayerRemoval(blockCount: blockCount, blocks: blocks, attention: chosen[.attention]!,
-                                       feedForward: chosen[.feedForward]!)
+            let attention = try removing(.attention, named: named?.attention ?? [])
+            let feedForward = try removing(.feedForward, named: named?.feedForward ?? [])
+            return try SubLayerRemoval(blockCount: blockCount, blocks: blocks, attention: attention, feedForward: feedForward)
         } catch let error as SurgeryError {
             throw UsageError(file: input, problem: error.description)
         }

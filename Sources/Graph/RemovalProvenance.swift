@@ -13,6 +13,18 @@ public struct RemovalProvenance: Equatable, Sendable {
         self.removedBlocks = removedBlocks
     }
 
+    /// Records `removed` (indices in `metadata`'s model of `blockCount` blocks) in `metadata`, composing with
+    /// the record already there.
+    public static func record(removing removed: [Int], blockCount: Int, in metadata: inout Metadata) {
+        let earlier = metadata[originalBlockCountKey]?.int.map { original in
+            RemovalProvenance(originalBlockCount: original,
+                              removedBlocks: metadata[removedBlocksKey]?.array?.compactMap(\.int) ?? [])
+        }
+        let record = after(removing: removed, blockCount: blockCount, earlier: earlier)
+        metadata[originalBlockCountKey] = .uint32(UInt32(record.originalBlockCount))
+        metadata[removedBlocksKey] = .array(.uint32, record.removedBlocks.map { .uint32(UInt32($0)) })
+    }
+
     /// The record after removing `removed` (indices in the current model of `blockCount` blocks) from a model
     /// whose earlier record is `earlier`; an earlier record that does not fit the model is started afresh.
     public static func after(removing removed: [Int], blockCount: Int, earlier: RemovalProvenance?) -> RemovalProvenance {

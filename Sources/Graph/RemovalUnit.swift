@@ -11,14 +11,6 @@ public enum RemovalUnit: Hashable, Sendable, CustomStringConvertible {
         case .feedForward(let block): "ffn \(block)"
         }
     }
-
-    /// The first block the unit touches.
-    public var firstBlock: Int {
-        switch self {
-        case .blocks(let range): range.lowerBound
-        case .attention(let block), .feedForward(let block): block
-        }
-    }
 }
 
 /// What takes a removed unit's place, fitted on calibration activations: x ↦ x + β, or x ↦ x + RMSNorm(x)·W
@@ -26,10 +18,4 @@ public enum RemovalUnit: Hashable, Sendable, CustomStringConvertible {
 public enum Replacement: Sendable {
     case bias([Float])
     case linear([Float])
-
-    public var parameterCount: Int {
-        switch self {
-        case .bias(let values), .linear(let values): values.count
-        }
-    }
 }

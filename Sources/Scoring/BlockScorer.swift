@@ -132,13 +132,6 @@ public struct BlockScorer {
         return try negativeLogLikelihood(of: states)
     }
 
-    /// Calibration NLL with each block's `skipping` sub-layers left out.
-    public func negativeLogLikelihood(skipping: [Int: SubLayers]) throws -> Double {
-        var states = try engine.embed(calibration.sequences)
-        for block in 0 ..< engine.blockCount { try engine.runBlock(block, on: &states, skipping: skipping[block] ?? []) }
-        return try negativeLogLikelihood(of: states)
-    }
-
     /// The rise in calibration NLL when each of `candidates` alone is removed (on top of `space.fixed`).
     public func leaveOneOut(_ candidates: [Int], space: RemovalSpace,
                             progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws -> [Int: Double] {

@@ -60,7 +60,7 @@ public struct BlockRemoval: Sendable {
         // Dense blocks lead and multi-token-prediction blocks trail; their counts shrink by those removed.
         setCount(model.key("leading_dense_block_count"), in: &model) { count in kept.filter { $0 < count }.count }
         setCount(model.key("nextn_predict_layers"), in: &model) { count in kept.filter { $0 >= blockCount - count }.count }
-        recordProvenance(in: &model)
+        RemovalProvenance.record(removing: removed, blockCount: blockCount, in: &model.metadata)
         return Result(model: model, warnings: IndexTiedRoles.warnings(for: input, keeping: kept))
     }
 
@@ -75,16 +75,5 @@ public struct BlockRemoval: Sendable {
     private func setCount(_ key: String, in model: inout Model, _ newValue: (Int) -> Int) {
         guard let value = model.metadata[key], let count = value.int else { return }
         model.metadata[key] = value.withInteger(newValue(count))
-    }
-
-    /// Records removed blocks by their indices in the very first model, composing with earlier surgery.
-    private func recordProvenance(in model: inout Model) {
-        let earlier = model.metadata[Self.originalBlockCountKey]?.int.map { original in
-            RemovalProvenance(originalBlockCount: original,
-                              removedBlocks: model.metadata[Self.removedBlocksKey]?.array?.compactMap(\.int) ?? [])
-        }
-        let record = RemovalProvenance.after(removing: removed, blockCount: blockCount, earlier: earlier)
-        model.metadata[Self.originalBlockCountKey] = .uint32(UInt32(record.originalBlockCount))
-        model.metadata[Self.removedBlocksKey] = .array(.uint32, record.removedBlocks.map { .uint32(UInt32($0)) })
     }
 }

@@ -107,13 +107,8 @@ public struct DeciRewrite: Sendable {
                                   keepsFeedForward: keeps.feedForward, outputBias: nil)
                 if !keeps.attention { replace(.attention(block)) { layer.attention = .linear($0) } }
                 layers.append(layer)
-                if !keeps.feedForward {
-                    if case .bias(let beta)? = replacements[.feedForward(block)] {
-                        layers[layers.count - 1].outputBias = Self.sum(layers[layers.count - 1].outputBias, beta)
-                    } else {
-                        replace(.feedForward(block))
-                    }
-                }
+                // A bias lands on this layer's own (zero) FFN, the last layer so far; a map follows it.
+                if !keeps.feedForward { replace(.feedForward(block)) }
             } else if let run = runs[block] {
                 replace(run)
             }
@@ -193,14 +188,8 @@ extension DeciRewrite {
     }
 
     private func recordProvenance(in model: inout Model) {
-        let earlier = model.metadata[RemovalProvenance.originalBlockCountKey]?.int.map { original in
-            RemovalProvenance(originalBlockCount: original,
-                              removedBlocks: model.metadata[RemovalProvenance.removedBlocksKey]?.array?.compactMap(\.int) ?? [])
-        }
-        let record = RemovalProvenance.after(removing: removal.blocks, blockCount: removal.blockCount, earlier: earlier)
+        RemovalProvenance.record(removing: removal.blocks, blockCount: removal.blockCount, in: &model.metadata)
         func list(_ values: [Int]) -> MetadataValue { .array(.uint32, values.map { .uint32(UInt32($0)) }) }
-        model.metadata[RemovalProvenance.originalBlockCountKey] = .uint32(UInt32(record.originalBlockCount))
-        model.metadata[RemovalProvenance.removedBlocksKey] = list(record.removedBlocks)
         if !removal.attention.isEmpty { model.metadata[Self.removedAttentionKey] = list(removal.attention) }
         if !removal.feedForward.isEmpty { model.metadata[Self.removedFeedForwardKey] = list(removal.feedForward) }
     }

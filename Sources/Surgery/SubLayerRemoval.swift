@@ -40,9 +40,6 @@ public struct SubLayerRemoval: Equatable, Sendable {
                       feedForward: lists["ffn"] ?? [])
     }
 
-    public var isEmpty: Bool { blocks.isEmpty && attention.isEmpty && feedForward.isEmpty }
-    public var removesSubLayers: Bool { !attention.isEmpty || !feedForward.isEmpty }
-
     /// The pieces removed, in model order: each maximal run of removed blocks is one unit (one replacement
     /// when recovering), each removed sub-layer another.
     public var units: [RemovalUnit] {
