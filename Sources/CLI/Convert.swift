@@ -41,6 +41,7 @@ struct Convert: ParsableCommand {
         if output.lowercased().hasSuffix(".onnx") {
             throw ValidationError("convert writes GGUF files and Hugging Face folders; '\(output)' names an ONNX file, which it does not write")
         }
+        try OutputName.check(output, writing: format.fileExtension, command: "convert")
         if let splitMaxSize, Format.parseSize(splitMaxSize) == nil {
             throw ValidationError("--split-max-size '\(splitMaxSize)' is not a size like 500M or 4G")
         }

@@ -51,7 +51,7 @@ struct Eval: ParsableCommand {
         }
         progress.finish()
         let report = EvalReport(model: model, textFile: text, tokens: tokens.count, result: result)
-        print(json ? Format.json(report) : report.summary)
+        print(json ? try Format.json(report) : report.summary)
     }
 }
 

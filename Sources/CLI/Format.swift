@@ -43,14 +43,19 @@ enum Format {
         let multipliers: [Character: Double] = ["K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12]
         let upper = text.uppercased()
         if let last = upper.last, let multiplier = multipliers[last], let number = Double(upper.dropLast()), number > 0 {
-            return Int(number * multiplier)
+            return Int(exactly: (number * multiplier).rounded(.down)).flatMap { $0 > 0 ? $0 : nil }
         }
         return Int(upper).flatMap { $0 > 0 ? $0 : nil }
     }
 
-    static func json<T: Encodable>(_ value: T) -> String {
+    /// Pretty JSON with sorted keys; a NaN or infinite number (a score of a model whose states overflow or
+    /// vanish) is written as null, since JSON has no such numbers.
+    static func json<T: Encodable>(_ value: T) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try! encoder.encode(value), as: UTF8.self)
+        let marker = "\u{1}non-finite\u{1}"
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: marker, negativeInfinity: marker, nan: marker)
+        let text = String(decoding: try encoder.encode(value), as: UTF8.self)
+        return text.replacingOccurrences(of: "\"\\u0001non-finite\\u0001\"", with: "null")
     }
 }

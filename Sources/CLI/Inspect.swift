@@ -19,11 +19,11 @@ struct Inspect: ParsableCommand {
     func run() throws {
         if ONNXModel.isONNX(model) {
             let summary = try ONNXModel(path: model).summary
-            print(json ? Format.json(summary) : Format.terminalSafe(summary.text(listTensors: tensors)))
+            print(json ? try Format.json(summary) : Format.terminalSafe(summary.text(listTensors: tensors)))
             return
         }
         let report = InspectReport(model: try ModelFiles.read(model, needsTokenizer: false), file: model, listTensors: tensors)
-        print(json ? Format.json(report) : Format.terminalSafe(report.text))
+        print(json ? try Format.json(report) : Format.terminalSafe(report.text))
     }
 }
 

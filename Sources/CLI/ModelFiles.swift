@@ -74,3 +74,29 @@ enum OutputFormat: String, CaseIterable, ExpressibleByArgument {
         self = model.origin.format == HuggingFace.format ? .safetensors : .gguf
     }
 }
+
+/// What an output's name promises: an extension that names a model format must be the format written
+/// (`out.onnx` is never a GGUF file, `out.safetensors` never a folder).
+struct OutputName {
+    /// Model file extensions and what they name.
+    private static let formats: [String: String] = [
+        "gguf": "a GGUF file", "onnx": "an ONNX model", "safetensors": "a safetensors file", "bin": "a PyTorch file",
+        "pt": "a PyTorch file", "pth": "a PyTorch file", "ckpt": "a checkpoint", "h5": "a Keras file",
+        "msgpack": "a Flax file", "json": "a JSON file",
+    ]
+
+    /// Refuses `path` when its extension names another format than `written` (its own extension, or nil for
+    /// a Hugging Face folder).
+    static func check(_ path: String, writing written: String?, command: String) throws {
+        let pathExtension = URL(fileURLWithPath: path).pathExtension.lowercased()
+        guard let named = formats[pathExtension], pathExtension != written else { return }
+        let what = written.flatMap { formats[$0] } ?? "a Hugging Face folder"
+        let advice = written.map { "a name ending in .\($0)" } ?? "a folder name without a model file extension"
+        throw UsageError(file: path, problem: "names \(named), but \(command) writes \(what) here; choose \(advice)")
+    }
+}
+
+extension OutputFormat {
+    /// The extension of the files this format writes (nil: a folder).
+    var fileExtension: String? { self == .gguf ? "gguf" : nil }
+}

@@ -68,6 +68,10 @@ struct Prune: ParsableCommand {
             return try pruneONNX()
         }
         let model = try ModelFiles.read(input, needsTokenizer: amount.given || subLayers.scoresSubLayers || subLayers.recover != nil)
+        if OutputFormat(of: model) == .safetensors && output.lowercased().hasSuffix(".gguf") {
+            throw UsageError(file: output, problem: "prune writes the input's format (a folder); prune to a folder, then `convert` it to GGUF")
+        }
+        try OutputName.check(output, writing: OutputFormat(of: model).fileExtension, command: "prune")
         if OutputFormat(of: model) == .gguf {
             try checkOutputFile(URL(fileURLWithPath: output), of: model)
         } else {
@@ -75,9 +79,6 @@ struct Prune: ParsableCommand {
                                    inputFolder: model.origin.folder)
         }
         if subLayers.given { return try pruneSubLayers(model) }
-        if OutputFormat(of: model) == .safetensors && output.lowercased().hasSuffix(".gguf") {
-            throw UsageError(file: output, problem: "prune writes the input's format (a folder); prune to a folder, then `convert` it to GGUF")
-        }
         var scoringRun: ScoringRun?
         let removal: BlockRemoval
         do {
@@ -110,7 +111,7 @@ struct Prune: ParsableCommand {
                                  calibration: scoringRun?.calibration.source,
                                  reasons: scoringRun.map { Self.reasons(removal.removed, $0) } ?? [],
                                  refinement: scoringRun?.selections.first?.refinement, subLayers: nil)
-        print(json ? Format.json(report) : report.text)
+        print(json ? try Format.json(report) : report.text)
     }
 }
 
@@ -120,6 +121,7 @@ extension Prune {
         guard !amount.given else {
             throw UsageError(file: input, problem: "ONNX models cannot be scored yet: name the blocks with --layers or --keep")
         }
+        try OutputName.check(output, writing: "onnx", command: "prune")
         let model = try ONNXModel(path: input)
         let removal: BlockRemoval
         do {
@@ -136,7 +138,7 @@ extension Prune {
                                  bytesBefore: model.byteCount, bytesAfter: pruned.byteCount,
                                  parametersBefore: model.parameterCount, parametersAfter: pruned.parameterCount,
                                  warnings: [], criterion: nil, calibration: nil, reasons: [], refinement: nil, subLayers: nil)
-        print(json ? Format.json(report) : report.text)
+        print(json ? try Format.json(report) : report.text)
     }
 
     /// The removal the user named with --layers or --keep.

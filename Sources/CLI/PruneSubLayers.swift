@@ -48,7 +48,7 @@ extension Prune {
                                  refinement: amount.given ? scoringRun?.selections.first?.refinement : nil,
                                  subLayers: SubLayerReport(removal: removal, recovery: subLayers.recover, fits: fits,
                                                            before: model, after: pruned))
-        print(json ? Format.json(report) : report.text)
+        print(json ? try Format.json(report) : report.text)
     }
 
     /// Blocks, then attention, then feed-forward sub-layers: named ones, and scored ones among the rest.

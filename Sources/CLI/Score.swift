@@ -40,7 +40,7 @@ struct Score: ParsableCommand {
         let run = try ScoringRun(model: loaded, path: model, options: scoring, amount: amount, criteria: criteria)
         let report = ScoreReport(model: model, run: run)
         if let plot { try ScorePlot(report: report).write(to: plot) }
-        print(json ? Format.json(report) : report.text)
+        print(json ? try Format.json(report) : report.text)
     }
 }
 
@@ -54,7 +54,7 @@ extension Score {
             ? try amount.blocks(of: loaded.blocks.count, protected: run.protected.union([0]), file: model) : nil
         let report = try SubLayerScoreReport(model: model, run: run, criteria: criteria, count: count)
         if let plot { try ScorePlot(report: report).write(to: plot) }
-        print(json ? Format.json(report) : report.text)
+        print(json ? try Format.json(report) : report.text)
     }
 }
 

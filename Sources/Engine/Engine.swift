@@ -49,15 +49,17 @@ public final class Engine: @unchecked Sendable {
         guard Dequantizer.supports(table.type) else {
             throw TensorError.unsupportedType(tensor: table.name, type: table.type.name)
         }
-        let length = sequences.first?.count ?? 0
-        precondition(sequences.allSatisfy { $0.count == length }, "sequences must have equal length")
         let vocabulary = table.shape.count > 1 ? table.shape[1] : 1
+        let length = sequences.first?.count ?? 0
+        precondition(sequences.allSatisfy { $0.count == length }, "sequences must have equal length") // callers' duty
+        if let token = sequences.joined().first(where: { !(0 ..< vocabulary).contains($0) }) {
+            throw EngineError.tokenOutsideVocabulary(token: token, vocabulary: vocabulary)
+        }
         let rowBytes = table.type.byteCount(elements: width)!
         var values = [Float](repeating: 0, count: sequences.count * length * width)
         let scale = config.architecture.scalesEmbeddings ? Float(width).squareRoot() : 1
         values.withUnsafeMutableBufferPointer { out in
             for (row, token) in sequences.joined().enumerated() {
-                precondition(token >= 0 && token < vocabulary, "token \(token) outside the vocabulary")
                 Dequantizer.decode(table.type, from: table.data.buffer.baseAddress! + token * rowBytes, count: width,
                                    into: out.baseAddress! + row * width)
                 if scale != 1 { for i in 0 ..< width { out[row * width + i] *= scale } }

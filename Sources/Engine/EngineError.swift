@@ -9,6 +9,7 @@ public enum EngineError: Error, CustomStringConvertible, Equatable {
     case badElementCount(tensor: String, expected: Int, found: Int)
     case badHeadCounts(block: Int, heads: Int, kvHeads: Int)
     case textTooShort(tokens: Int, needed: Int)
+    case tokenOutsideVocabulary(token: Int, vocabulary: Int)
 
     public var description: String {
         switch self {
@@ -28,6 +29,8 @@ public enum EngineError: Error, CustomStringConvertible, Equatable {
             "tensor '\(tensor)' has \(found) elements, but the model's sizes imply \(expected)"
         case let .badHeadCounts(block, heads, kvHeads):
             "block \(block) has \(heads) attention heads and \(kvHeads) key/value heads: not a valid grouping"
+        case let .tokenOutsideVocabulary(token, vocabulary):
+            "token \(token) is outside the embedding's \(vocabulary) rows"
         case let .textTooShort(tokens, needed):
             "the text has \(tokens) tokens, fewer than the \(needed) needed"
         }

@@ -41,9 +41,10 @@ public enum WeightLayout: String, Sendable {
 
     /// Within each head, row k·half + j moves to 2j + k (toward adjacent pairs), or back.
     static func permuteRows(_ values: [Float], rowLength: Int, heads: Int, toAdjacentPairs: Bool) -> [Float] {
-        let rowCount = values.count / rowLength
-        let half = rowCount / heads / 2
-        precondition(half > 0 && rowCount == heads * half * 2 && values.count == rowCount * rowLength,
+        let rowCount = values.count / max(rowLength, 1)
+        let half = rowCount / max(heads, 1) / 2
+        // Model.validate() guarantees whole heads of even size, so this is a programming error.
+        precondition(heads > 0 && half > 0 && rowCount == heads * half * 2 && values.count == rowCount * rowLength,
                      "\(rowCount) rows do not split into \(heads) heads of even size")
         var result = values
         for head in 0 ..< heads {

@@ -17,6 +17,8 @@ public enum FormatError: Error, CustomStringConvertible, Equatable {
     case tensorOutsideFile(file: String, tensor: String, start: UInt64, byteCount: Int, fileSize: Int)
     case blockOutOfRange(file: String, tensor: String, blockCount: Int)
     case split(file: String, problem: String)
+    /// Well-formed bytes whose hyper-parameters, counts or shapes are out of range or contradict each other.
+    case malformedModel(file: String, problem: String)
     case headerTooLarge(file: String, length: UInt64, limit: Int)
     case malformedHeader(file: String, problem: String)
     case unknownDtype(file: String, tensor: String, dtype: String)
@@ -71,6 +73,8 @@ public enum FormatError: Error, CustomStringConvertible, Equatable {
             "\(file): tensor '\(tensor)' data (\(byteCount) bytes at \(start)) extends past the end of the file (\(fileSize) bytes)"
         case let .blockOutOfRange(file, tensor, blockCount):
             "\(file): tensor '\(tensor)' names a block beyond the block count \(blockCount)"
+        case let .malformedModel(file, problem):
+            "\(file): \(problem)"
         case let .split(file, problem):
             "\(file): \(problem)"
         case let .headerTooLarge(file, length, limit):

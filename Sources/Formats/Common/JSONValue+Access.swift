@@ -4,6 +4,9 @@ extension JSONValue {
         return Int(literal) ?? Double(literal).flatMap { $0.rounded() == $0 ? Int(exactly: $0) : nil }
     }
 
+    /// A non-negative integer that fits llama.cpp's UInt32 keys (sizes, counts, token ids); nil otherwise.
+    var uint32: UInt32? { int.flatMap { UInt32(exactly: $0) } }
+
     var double: Double? {
         guard case .number(let literal) = self else { return nil }
         return Double(literal)

@@ -23,9 +23,16 @@ public enum GGUF {
 
     /// The shards of a split model (just `first` when it is not split), each checked against the first.
     private static func shards(startingWith first: GGUFFile) throws -> [GGUFFile] {
-        let count = first.metadata[GGUFSplit.countKey]?.int ?? 1
-        guard count > 1 else { return [first] }
+        let stated = first.metadata[GGUFSplit.countKey]
+        // llama.cpp's split.count is a UINT16; every shard is a file, so the count is bounded by what exists.
+        guard let count = stated.map(\.int) ?? 1, (1 ... Int(UInt16.max)).contains(count) else {
+            throw FormatError.split(file: first.path, problem: "split.count \(stated.map { "\($0)" } ?? "") is not from 1 to \(UInt16.max)")
+        }
         let number = first.metadata[GGUFSplit.numberKey]?.int ?? 0
+        guard count > 1 || number == 0 else {
+            throw FormatError.split(file: first.path, problem: "split.no is \(number) but split.count is 1")
+        }
+        guard count > 1 else { return [first] }
         guard number == 0 else {
             throw FormatError.split(file: first.path, problem: "is shard \(number + 1) of \(count); pass the first shard")
         }
@@ -50,30 +57,29 @@ public enum GGUF {
     private static func assemble(metadata: Metadata, tensors entries: [(info: GGUFFile.TensorInfo, data: TensorBytes, file: String)],
                                  origin: Origin) throws -> Model {
         let architecture = metadata["general.architecture"]?.string ?? "unknown"
-        let parsedNames = entries.map { blockName($0.info.name) }
-        let blockCount = metadata["\(architecture).block_count"]?.int
-            ?? (parsedNames.compactMap { $0?.index }.max() ?? -1) + 1
+        let statedBlockCount = metadata["\(architecture).block_count"]?.int
         var seen = Set<String>()
         var globals: [Tensor] = []
-        var blockTensors: [Int: [Tensor]] = [:]
-        for (ordinal, (entry, blockName)) in zip(entries, parsedNames).enumerated() {
+        var blocks = BlockAssembly()
+        for (ordinal, entry) in entries.enumerated() {
             guard seen.insert(entry.info.name).inserted else {
                 throw FormatError.duplicateTensor(file: entry.file, tensor: entry.info.name)
             }
             var tensor = Tensor(name: entry.info.name, shape: entry.info.shape, type: entry.info.type,
                                 data: entry.data, ordinal: ordinal)
-            guard let (index, role) = blockName else {
+            guard let (index, role) = blockName(entry.info.name) else {
                 globals.append(tensor)
                 continue
             }
-            guard index < blockCount else {
-                throw FormatError.blockOutOfRange(file: entry.file, tensor: entry.info.name, blockCount: blockCount)
+            if let statedBlockCount, index >= statedBlockCount {
+                throw FormatError.blockOutOfRange(file: entry.file, tensor: entry.info.name, blockCount: statedBlockCount)
             }
             tensor.name = role
-            blockTensors[index, default: []].append(tensor)
+            blocks.add(tensor, toBlock: index)
         }
-        let blocks = (0 ..< blockCount).map { Block(tensors: blockTensors[$0] ?? []) }
-        return Model(metadata: metadata, globalTensors: globals, blocks: blocks, origin: origin)
+        let file = origin.files.first?.path ?? "model"
+        return try Model(metadata: metadata, globalTensors: globals, blocks: blocks.blocks(file: file), origin: origin)
+            .validated(file: file)
     }
 
     /// `blk.12.attn_q.weight` → (12, "attn_q.weight").

@@ -41,6 +41,11 @@ struct GGUFWriter {
         }
 
         let groups = shardGroups(named, maxBytes: maxShardBytes) { $0.payload.byteCount }
+        // split.no and split.count are UINT16 in llama.cpp.
+        guard groups.count <= Int(UInt16.max) else {
+            throw FormatError.output(file: model.origin.files.first?.path ?? "model",
+                                     problem: "\(groups.count) shards are more than GGUF's split count can state; raise --split-max-size")
+        }
 
         if groups.count == 1 {
             shards = [Shard(metadata: model.metadata, tensors: groups[0])]

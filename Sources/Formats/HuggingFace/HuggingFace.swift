@@ -26,34 +26,38 @@ public enum HuggingFace {
         }
         let config = try readJSON(configURL)
         var metadata = try HuggingFaceConfig.metadata(from: config, file: configURL.path)
-        if tokenizer {
-            for (key, value) in try tokenizerMetadata(in: folder, config: config) { metadata[key] = value }
-        }
         let weights = try SafeTensorsFolder(path: folder.path)
+        if tokenizer {
+            let embeddingRows = weights.tensors.first { HuggingFaceNames.ggufGlobal($0.entry.name) == "token_embd.weight" }?
+                .entry.shape.first
+            for (key, value) in try tokenizerMetadata(in: folder, config: config, embeddingRows: embeddingRows) {
+                metadata[key] = value
+            }
+        }
 
         let architecture = metadata["general.architecture"]?.string ?? "unknown"
-        let blockCount = metadata["\(architecture).block_count"]?.int ?? 0
+        let statedBlockCount = metadata["\(architecture).block_count"]?.int ?? 0
         var globals: [Tensor] = []
-        var blockTensors = [[Tensor]](repeating: [], count: blockCount)
+        var blocks = BlockAssembly()
         for (ordinal, (entry, shard)) in weights.tensors.enumerated() {
             var tensor = Tensor(name: entry.name, shape: entry.shape.reversed(), type: entry.type, data: entry.data,
                                 ordinal: ordinal)
             if let (index, role) = HuggingFaceNames.blockName(entry.name) {
-                guard index < blockCount else {
-                    throw FormatError.blockOutOfRange(file: shard.file.path, tensor: entry.name, blockCount: blockCount)
+                guard index < statedBlockCount else {
+                    throw FormatError.blockOutOfRange(file: shard.file.path, tensor: entry.name, blockCount: statedBlockCount)
                 }
                 tensor.name = HuggingFaceNames.ggufRole(role, architecture: architecture) ?? role
-                blockTensors[index].append(tensor)
+                blocks.add(tensor, toBlock: index)
             } else {
                 tensor.name = HuggingFaceNames.ggufGlobal(entry.name) ?? entry.name
                 globals.append(tensor)
             }
         }
-        var model = Model(metadata: metadata, globalTensors: globals, blocks: blockTensors.map(Block.init),
+        var model = Model(metadata: metadata, globalTensors: globals, blocks: try blocks.blocks(file: folder.path),
                           origin: Origin(format: format, version: 0, files: weights.shards.map(\.file), folder: folder),
                           layout: .transformers)
         nameAsConverterDoes(&model, folder: folder)
-        return model
+        return try model.validated(file: configURL.path)
     }
 
     /// `general.name`, `general.type` and `general.size_label` as gguf-py names a model it converts: from the
@@ -73,7 +77,8 @@ public enum HuggingFace {
     }
 
     /// The tokenizer.* keys from the folder's tokenizer files, when it has them.
-    private static func tokenizerMetadata(in folder: URL, config: JSONValue) throws -> [(key: String, value: MetadataValue)] {
+    private static func tokenizerMetadata(in folder: URL, config: JSONValue,
+                                          embeddingRows: Int?) throws -> [(key: String, value: MetadataValue)] {
         func file(_ name: String) -> URL? {
             let url = folder.appendingPathComponent(name)
             return FileManager.default.fileExists(atPath: url.path) ? url : nil
@@ -82,7 +87,7 @@ public enum HuggingFace {
         let chatTemplate = try file("chat_template.jinja").map { try String(contentsOf: $0, encoding: .utf8) }
         return try HuggingFaceTokenizer.ggufMetadata(
             tokenizerJSON: try readJSON(tokenizerURL), tokenizerConfig: try file("tokenizer_config.json").map(readJSON),
-            modelConfig: config, chatTemplate: chatTemplate, file: folder.path)
+            modelConfig: config, chatTemplate: chatTemplate, embeddingRows: embeddingRows, file: folder.path)
     }
 
     static func readJSON(_ url: URL) throws -> JSONValue {

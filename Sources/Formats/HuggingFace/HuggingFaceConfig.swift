@@ -43,8 +43,8 @@ enum HuggingFaceConfig {
         guard let architecture = known?.gguf ?? config["model_type"]?.string else {
             throw FormatError.huggingFace(file: file, problem: "config.json names neither architectures nor model_type")
         }
-        guard let blockCount = config["num_hidden_layers"]?.int, blockCount >= 0 else {
-            throw FormatError.huggingFace(file: file, problem: "config.json has no num_hidden_layers")
+        guard let blockCount = config["num_hidden_layers"]?.uint32 else {
+            throw FormatError.huggingFace(file: file, problem: "config.json has no num_hidden_layers from 0 to \(UInt32.max)")
         }
         var metadata = Metadata()
         metadata["general.architecture"] = .string(MetadataString(architecture))
@@ -57,11 +57,14 @@ enum HuggingFaceConfig {
                   field.config != "sliding_window" || usesSlidingWindow(config) else { continue }
             if field.isFloat, let number = value.double {
                 metadata[key(field.gguf)] = .float32(Float(number))
-            } else if let number = value.int, number >= 0, number <= UInt32.max {
-                metadata[key(field.gguf)] = .uint32(UInt32(number))
+            } else if let number = value.uint32 {
+                metadata[key(field.gguf)] = .uint32(number)
+            } else if !field.isFloat, let number = value.double {
+                throw FormatError.huggingFace(file: file, problem: "config.json's \(field.config) = \(number) "
+                                              + "is not an integer from 0 to \(UInt32.max)")
             }
         }
-        metadata[key("block_count")] = .uint32(UInt32(blockCount))
+        metadata[key("block_count")] = .uint32(blockCount)
         if metadata[key("attention.head_count_kv")] == nil, let heads = metadata[key("attention.head_count")] {
             metadata[key("attention.head_count_kv")] = heads
         }
@@ -73,9 +76,9 @@ enum HuggingFaceConfig {
             metadata[key("rope.scaling.factor")] = .float32(Float(factor))
         }
         if architecture == "llama" {
-            if let vocabulary = config["vocab_size"]?.int { metadata[key("vocab_size")] = .uint32(UInt32(vocabulary)) }
-            if let width = config["hidden_size"]?.int, let heads = config["num_attention_heads"]?.int, heads > 0 {
-                metadata[key("rope.dimension_count")] = .uint32(UInt32(config["head_dim"]?.int ?? width / heads))
+            if let vocabulary = config["vocab_size"]?.uint32 { metadata[key("vocab_size")] = .uint32(vocabulary) }
+            if let width = config["hidden_size"]?.uint32, let heads = config["num_attention_heads"]?.uint32, heads > 0 {
+                metadata[key("rope.dimension_count")] = .uint32(config["head_dim"]?.uint32 ?? width / heads)
             }
         }
         // One flag per block even when none slides, so that surgery slices layer_types with the blocks.
@@ -116,7 +119,7 @@ enum HuggingFaceConfig {
         case .string(let text): return .string(MetadataString(text))
         case .bool(let flag): return .bool(flag)
         case .number:
-            if let number = value.int, number >= 0, number <= UInt32.max { return .uint32(UInt32(number)) }
+            if let number = value.uint32 { return .uint32(number) }
             return value.double.map { .float32(Float($0)) }
         case .array(let items):
             let values = items.compactMap(metadataValue)

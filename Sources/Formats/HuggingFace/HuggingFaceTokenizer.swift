@@ -14,12 +14,15 @@ public enum HuggingFaceTokenizer {
     ///   - modelConfig: config.json, if known (vocab_size, and `*_token_id` where tokenizer_config names none).
     ///   - chatTemplate: chat_template.jinja's text, used when tokenizer_config.json has no chat_template.
     ///   - file: the folder, named in errors.
+    /// Token ids allowed when the embedding's rows are not known: more than any published vocabulary.
+    static let unknownRowsLimit = 1 << 22
+
     public static func ggufMetadata(
         tokenizerJSON: JSONValue, tokenizerConfig: JSONValue?, modelConfig: JSONValue? = nil,
-        chatTemplate: String? = nil, file: String
+        chatTemplate: String? = nil, embeddingRows: Int? = nil, file: String
     ) throws -> [(key: String, value: MetadataValue)] {
         try TokenizerImport(tokenizerJSON: tokenizerJSON, tokenizerConfig: tokenizerConfig, modelConfig: modelConfig,
-                            chatTemplate: chatTemplate, file: file).metadata()
+                            chatTemplate: chatTemplate, idLimit: embeddingRows ?? unknownRowsLimit, file: file).metadata()
     }
 
     /// tokenizer.json and tokenizer_config.json (file name → bytes) rebuilt from a model's GGUF tokenizer.* keys;

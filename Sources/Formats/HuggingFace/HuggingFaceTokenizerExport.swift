@@ -99,7 +99,7 @@ struct TokenizerExport {
         }
         let typeValues = metadata["tokenizer.ggml.token_type"]?.array ?? []
         let types = texts.indices.map { id in
-            id < typeValues.count ? typeValues[id].int.flatMap { GGUFTokenType(rawValue: Int32($0)) } : .normal
+            id < typeValues.count ? typeValues[id].int.flatMap { Int32(exactly: $0).flatMap(GGUFTokenType.init) } : .normal
         }
         var idOfText = [TokenText: Int](minimumCapacity: texts.count)
         for (id, text) in texts.enumerated() where types[id] != .unused && idOfText[TokenText(text)] == nil {

@@ -7,6 +7,9 @@ struct TokenizerImport {
     let tokenizerConfig: JSONValue?
     let modelConfig: JSONValue?
     let chatTemplate: String?
+    /// The most token ids the model can hold (its embedding's rows, when known): a vocabulary claimed larger
+    /// is an error, not an allocation.
+    let idLimit: Int
     let file: String
 
     private enum Kind { case byteLevel, sentencePiece }
@@ -43,6 +46,9 @@ struct TokenizerImport {
         let count = modelConfig.flatMap(Self.vocabularySize) ?? largestID + 1
         guard largestID < count else {
             throw fail("token id \(largestID) is not below config.json's vocab_size \(count)")
+        }
+        guard count <= idLimit else {
+            throw fail("a vocabulary of \(count) token ids exceeds the \(idLimit) the model's embeddings hold")
         }
         var textOfID = [TokenText?](repeating: nil, count: count)
         for (text, id) in idOfText where textOfID[id] == nil || vocab[text] == id { textOfID[id] = text }
@@ -103,7 +109,7 @@ struct TokenizerImport {
     }
 
     private static func vocabularySize(_ config: JSONValue) -> Int? {
-        (config["vocab_size"] ?? config["text_config"]?["vocab_size"])?.unsignedInteger.map { Int($0) }
+        (config["vocab_size"] ?? config["text_config"]?["vocab_size"])?.uint32.map(Int.init)
     }
 
     private func vocabulary(_ model: JSONValue) throws -> [TokenText: Int] {
@@ -275,9 +281,10 @@ struct TokenizerImport {
         }
         for role in SpecialTokenRole.allCases {
             let value = modelConfig?["\(role.rawValue)_token_id"] ?? modelConfig?["text_config"]?["\(role.rawValue)_token_id"]
-            setID(role.idKey, value?.unsignedInteger.map { Int($0) })
+            setID(role.idKey, value?.uint32.map(Int.init))
         }
-        return ids.map { ($0.key, .uint32(UInt32($0.id))) } + flags.map { ($0.key, .bool($0.value)) } + templates
+        // Every id came from a UInt32 or from the vocabulary (below 2^31).
+        return ids.compactMap { id in UInt32(exactly: id.id).map { (id.key, .uint32($0)) } } + flags.map { ($0.key, .bool($0.value)) } + templates
     }
 
     /// SpecialVocab's reading of a TemplateProcessing: a special token first in the single template means
