@@ -549,6 +549,27 @@ def make_bad_files() -> dict[str, str]:
             [(tensor_part(tensors[0], 4), u32(200))])
     (bad / "not-gguf.txt").write_text("This is a plain text file, not a GGUF model.\n")
     notes["not-gguf.txt"] = "plain text"
+
+    # Well-formed files whose values contradict the tensors (2 blocks, width 32, 2 heads of 16, 1 KV head,
+    # FFN 32, 16 tokens): each must be refused before any work, never trap, allocate or print a wrong result.
+    def value_at(key: str) -> int:
+        field = r.fields[key]
+        return field_value_offset(field, len(field.parts) - 1)
+
+    for name, key, value, note in [
+        ("block-count-1000.gguf", "llama.block_count", 1000, "block_count 1000 with 2 blocks of tensors"),
+        ("block-count-2e31.gguf", "llama.block_count", 1 << 31, "block_count 2^31"),
+        ("embedding-length-zero.gguf", "llama.embedding_length", 0, "embedding_length 0"),
+        ("embedding-length-huge.gguf", "llama.embedding_length", (1 << 32) - 1, "embedding_length 2^32-1"),
+        ("head-count-zero.gguf", "llama.attention.head_count", 0, "head_count 0"),
+        ("head-count-huge.gguf", "llama.attention.head_count", 1 << 31, "head_count 2^31"),
+        ("head-count-3.gguf", "llama.attention.head_count", 3, "head_count 3: 32 is not 3 heads"),
+        ("kv-head-count-zero.gguf", "llama.attention.head_count_kv", 0, "head_count_kv 0"),
+        ("rope-dims-40.gguf", "llama.rope.dimension_count", 40, "rope.dimension_count 40 with head size 16"),
+        ("feed-forward-33.gguf", "llama.feed_forward_length", 33, "feed_forward_length 33 with FFN tensors of 32"),
+        ("vocab-size-17.gguf", "llama.vocab_size", 17, "vocab_size 17 with 16 embedding rows"),
+    ]:
+        patched(name, note, [(value_at(key), u32(value))])
     return notes
 
 

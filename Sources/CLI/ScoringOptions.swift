@@ -48,6 +48,21 @@ struct ScoringOptions: ParsableArguments {
         }
     }
 
+    /// Refuses --samples × --seq-len whose hidden states (a few copies, plus the key/value cache when the model
+    /// writes its own calibration) cannot fit in this machine's memory, before any is allocated.
+    private func checkMemory(engine: Engine, model: String) throws {
+        let width = engine.model.hyperParameters.hiddenSize ?? 1
+        let copies = 4 + (calib.isEmpty ? 2 * engine.blockCount : 0)
+        let (tokens, tokensOverflow) = samples.multipliedReportingOverflow(by: seqLen)
+        let (perToken, perTokenOverflow) = (width * MemoryLayout<Float>.size).multipliedReportingOverflow(by: copies)
+        let (bytes, overflow) = tokens.multipliedReportingOverflow(by: perToken)
+        let available = ProcessInfo.processInfo.physicalMemory
+        guard tokensOverflow || perTokenOverflow || overflow || UInt64(bytes) > available else { return }
+        let need = tokensOverflow || perTokenOverflow || overflow ? "more memory than can be addressed" : "\(Format.bytes(bytes))"
+        throw UsageError(file: model, problem: "--samples \(samples) × --seq-len \(seqLen) would need \(need) for activations; "
+                         + "this machine has \(Format.bytes(Int(clamping: available)))")
+    }
+
     func protectedBlocks(blockCount: Int, file: String) throws -> Set<Int> {
         var blocks = Set<Int>()
         for part in protect.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
@@ -71,6 +86,7 @@ struct ScoringOptions: ParsableArguments {
 
     /// Calibration sequences from the texts given, or sampled from the model itself.
     func calibration(engine: Engine, tokenizer: any Tokenizer, model: String) throws -> Calibration {
+        try checkMemory(engine: engine, model: model)
         guard !calib.isEmpty else {
             let progress = ProgressLine(label: "self-calibration: sampling \(samples)×\(seqLen) tokens", counting: .steps)
             defer { progress.finish() }

@@ -214,12 +214,12 @@ private struct ModelValidation {
     /// A tensor that exists has the shape the hyper-parameters imply.
     private func expect(_ tensor: Tensor?, _ name: String, shape: [Int]?, because reason: String) throws {
         guard let tensor, let shape, tensor.shape != shape else { return }
-        throw fail("tensor '\(name)' has shape \(tensor.shape), but \(reason) imply \(shape)")
+        throw fail("tensor '\(name)' has shape \(tensor.shape), expected \(shape) from \(reason)")
     }
 
     /// A matrix whose rows are as wide as the model.
     private func expect(_ tensor: Tensor?, _ name: String, width: Int) throws {
         guard let tensor, tensor.shape.first != width || tensor.shape.count != 2 else { return }
-        throw fail("tensor '\(name)' has shape \(tensor.shape), but \(model.key("embedding_length")) = \(width) implies rows of \(width)")
+        throw fail("tensor '\(name)' has shape \(tensor.shape), expected rows of \(width) from \(model.key("embedding_length")) = \(width)")
     }
 }

@@ -21,7 +21,23 @@ struct BadInputTests {
         ("string-past-end.gguf", { if case .truncated = $0 { true } else { false } }),
         ("duplicate-tensor-name.gguf", { if case .duplicateTensor = $0 { true } else { false } }),
         ("unknown-type.gguf", { if case .unknownTensorType(_, _, 200) = $0 { true } else { false } }),
+        // Well-formed files whose values contradict the tensors (Model.validate()).
+        ("block-count-1000.gguf", malformed("llama.block_count = 1000 but the tensors describe 2 blocks")),
+        ("block-count-2e31.gguf", malformed("llama.block_count = 2147483648")),
+        ("embedding-length-zero.gguf", malformed("llama.embedding_length = 0")),
+        ("embedding-length-huge.gguf", malformed("llama.embedding_length = 4294967295")),
+        ("head-count-zero.gguf", malformed("llama.attention.head_count = 0")),
+        ("head-count-huge.gguf", malformed("llama.attention.head_count = 2147483648")),
+        ("head-count-3.gguf", malformed("head size 10")),
+        ("kv-head-count-zero.gguf", malformed("llama.attention.head_count_kv = 0")),
+        ("rope-dims-40.gguf", malformed("llama.rope.dimension_count = 40 must be even and at most the head size 16")),
+        ("feed-forward-33.gguf", malformed("llama.feed_forward_length = 33")),
+        ("vocab-size-17.gguf", malformed("llama.vocab_size = 17 but token_embd.weight has 16 rows")),
     ]
+
+    static func malformed(_ fragment: String) -> @Sendable (FormatError) -> Bool {
+        { if case .malformedModel(_, let problem) = $0 { problem.contains(fragment) } else { false } }
+    }
 
     static func path(_ name: String) -> String { Fixtures.url("bad/\(name)").path }
 

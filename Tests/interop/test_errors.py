@@ -78,3 +78,29 @@ def test_a_fifo_as_the_model_is_refused_not_waited_on(command, tmp_path):
     assert_clean_error(result, "model.gguf")
     assert "not a regular file" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.gguf"]
+
+
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+def test_an_interrupted_write_leaves_nothing(signal_name, tmp_path):
+    """Ctrl-C or a kill while the output is being written removes the temporary files; nothing else changes."""
+    import os
+    import signal
+    import subprocess
+    import time
+    from support import binary, real_model
+    model = real_model("SmolLM2-135M-Instruct.Q4_1.gguf")
+    before = sha256_file(model)
+    process = subprocess.Popen([str(binary()), "convert", str(model), str(tmp_path / "out"), "--dtype", "f32"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not any(p.name.startswith(".out") for p in tmp_path.iterdir()):
+        assert process.poll() is None, "finished before it could be interrupted"
+        assert time.monotonic() < deadline, "no temporary output appeared"
+        time.sleep(0.02)
+    time.sleep(0.3)
+    process.send_signal(getattr(signal, signal_name))
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 128 + getattr(signal, signal_name), stderr
+    assert "interrupted: no output written" in stderr
+    assert list(tmp_path.iterdir()) == []
+    assert sha256_file(model) == before

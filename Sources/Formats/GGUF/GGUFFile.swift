@@ -181,6 +181,7 @@ public struct GGUFFile {
                     bytes: TensorBytes(file: file, offset: start, count: cursor.offset - start)
                 ) { raw in
                     var elements = ByteCursor(raw, file: path)
+                    // skipValue validated these very bytes above, so decoding them again cannot fail.
                     return (0 ..< count).map { _ in try! readValue(typeID: elementTypeID, key: key, from: &elements) }
                 })
             }
