@@ -98,8 +98,16 @@ extension ONNXModel {
             blockCount: blockCount, parameters: everything.parameters, bytes: everything.bytes,
             globals: part(owned(nil) + unread, nodes: decoder.blockOfNode.filter { $0 == nil }.count),
             shared: part(shared, nodes: 0), blocks: blocks,
-            externalData: Dictionary(uniqueKeysWithValues: source.externalFiles.map { ($0.url.lastPathComponent, $0.size) }),
+            externalData: externalDataSizes,
             originalBlockCount: record?.originalBlockCount, removedBlocks: record?.removedBlocks)
+    }
+
+    /// Each external data file's size, by its location relative to the model (two folders may hold files of one name).
+    private var externalDataSizes: [String: Int] {
+        let folder = source.file.url.deletingLastPathComponent().path + "/"
+        return Dictionary(source.externalFiles.map { file in
+            (file.path.hasPrefix(folder) ? String(file.path.dropFirst(folder.count)) : file.url.lastPathComponent, file.size)
+        }, uniquingKeysWith: { first, _ in first })
     }
 
     public var parameterCount: Int { decoder.graph.initializer.reduce(0) { $0 + Self.size(of: $1).elements } }
