@@ -4,10 +4,10 @@ import Foundation
 enum Format {
     /// `text` safe to print to a terminal: names and values come from strangers' files, so control characters
     /// (other than newline and tab) and bidirectional overrides are shown as `\u{…}` escapes instead of acting.
-    static func terminalSafe(_ text: String) -> String {
+    static func terminalSafe(_ text: String, keepingLines: Bool = true) -> String {
         var result = ""
         for scalar in text.unicodeScalars {
-            let isControl = scalar.properties.generalCategory == .control && scalar != "\n" && scalar != "\t"
+            let isControl = scalar.properties.generalCategory == .control && !(keepingLines && (scalar == "\n" || scalar == "\t"))
             let isBidi = (0x202A ... 0x202E).contains(scalar.value) || (0x2066 ... 0x2069).contains(scalar.value)
             if isControl || isBidi {
                 result += "\\u{" + String(scalar.value, radix: 16) + "}"
@@ -16,6 +16,13 @@ enum Format {
             }
         }
         return result
+    }
+
+    /// An error message as one terminal-safe line of at most `limit` characters (a file may name a key with
+    /// megabytes of text).
+    static func oneLine(_ text: String, limit: Int = 600) -> String {
+        let safe = terminalSafe(text, keepingLines: false)
+        return safe.count <= limit ? safe : safe.prefix(limit) + "… (\(safe.count - limit) more characters)"
     }
 
     static func bytes(_ count: Int) -> String {

@@ -17,11 +17,24 @@ extension ModelSurgery {
     static func main() {
         let handlers = removeOutputsOnInterrupt()
         defer { handlers.forEach { $0.cancel() } }
+        var command: ParsableCommand
         do {
-            var command = try parseAsRoot()
-            try command.run()
+            command = try parseAsRoot()
         } catch {
             exit(withError: error)
+        }
+        do {
+            try command.run()
+        } catch let error as ValidationError {
+            exit(withError: error)
+        } catch let error as ExitCode {
+            exit(withError: error)
+        } catch let error as CleanExit {
+            exit(withError: error)
+        } catch {
+            // Our errors quote names and values from the input files: one line, escaped, bounded.
+            FileHandle.standardError.write(Data("Error: \(Format.oneLine(String(describing: error)))\n".utf8))
+            Foundation.exit(1)
         }
     }
 }

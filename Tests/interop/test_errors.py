@@ -104,3 +104,19 @@ def test_an_interrupted_write_leaves_nothing(signal_name, tmp_path):
     assert "interrupted: no output written" in stderr
     assert list(tmp_path.iterdir()) == []
     assert sha256_file(model) == before
+
+
+def test_an_error_quoting_the_file_is_one_escaped_line(tmp_path):
+    """Names in error messages come from the file: control characters are escaped, newlines included."""
+    import gguf
+    import numpy as np
+    path = tmp_path / "evil.gguf"
+    writer = gguf.GGUFWriter(str(path), "\x1b[31mevil\narch")
+    writer.add_tensor("token_embd.weight", np.zeros((4, 8), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    result = run("eval", path, "--text", MODELS.parent / "data" / "held-out.txt")
+    assert_clean_error(result, "evil.gguf")
+    assert "\x1b" not in result.stderr and "\\u{1b}[31mevil\\u{a}arch" in result.stderr
