@@ -7,7 +7,7 @@ public struct HiddenStates: Sendable {
     public let width: Int
 
     public init(values: [Float], sequenceCount: Int, sequenceLength: Int, width: Int) {
-        precondition(values.count == sequenceCount * sequenceLength * width)
+        precondition(values.count == sequenceCount * sequenceLength * width) // built by the engine from validated sizes
         self.values = values
         self.sequenceCount = sequenceCount
         self.sequenceLength = sequenceLength

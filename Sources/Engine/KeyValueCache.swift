@@ -22,6 +22,7 @@ public final class KeyValueCache {
     /// Appends `length` new rows per sequence (`sequenceCount × length` rows of keys and values).
     func append(layer: Int, keys newKeys: [Float], values newValues: [Float], sequenceCount: Int, length: Int,
                 keyWidth: Int, valueWidth: Int) {
+        // The cache is sized by its one caller for the tokens it will run: an overflow is a programming error.
         precondition(sequenceCount == self.sequenceCount && lengths[layer] + length <= capacity, "KV cache overflow")
         if keys[layer].isEmpty {
             keys[layer] = [Float](repeating: 0, count: sequenceCount * capacity * keyWidth)

@@ -54,6 +54,7 @@ public final class MappedFile: @unchecked Sendable {
         descriptor = -1
         guard count > 0, let base = mmap(nil, count, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
               base != MAP_FAILED else {
+            // Computed tensors are a few MB at most (recovery maps); running out of memory here is fatal anyway.
             precondition(count == 0, "cannot allocate \(count) bytes for \(name)")
             bytes = UnsafeRawBufferPointer(start: nil, count: 0)
             return

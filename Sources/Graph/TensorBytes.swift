@@ -5,6 +5,7 @@ public struct TensorBytes: Sendable {
     public let count: Int
 
     public init(file: MappedFile, offset: Int, count: Int) {
+        // Readers check every range against the file before making one (FormatError.tensorOutsideFile).
         precondition(offset >= 0 && count >= 0 && offset + count <= file.size, "tensor range outside \(file.path)")
         self.file = file
         self.offset = offset

@@ -43,6 +43,7 @@ public struct BlockRemoval: Sendable {
     }
 
     public func apply(to input: Model) -> Result {
+        // Plans are made from the same model they are applied to (a programming error otherwise).
         precondition(input.blocks.count == blockCount, "plan made for \(blockCount) blocks, model has \(input.blocks.count)")
         guard !removed.isEmpty else { return Result(model: input, warnings: []) }
         var model = input

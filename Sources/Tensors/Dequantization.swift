@@ -52,6 +52,8 @@ public enum Dequantizer {
         }
         let count = tensor.elementCount
         let rowLength = tensor.shape.first ?? 1
+        // Readers refuse partial blocks (FormatError.partialBlock) and byte counts that disagree with the
+        // shape (.sizeMismatch), so these hold for every tensor a reader made; a failure is a programming error.
         precondition(rowLength % type.blockSize == 0, "'\(name)': rows of \(rowLength) are not whole \(type.name) blocks")
         let source = tensor.data.buffer
         precondition(source.count == type.byteCount(elements: count), "'\(name)': \(source.count) bytes for \(count) elements")

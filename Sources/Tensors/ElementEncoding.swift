@@ -15,6 +15,7 @@ package enum ElementEncoding {
         case .q8_0:
             try q8_0(Array(values)).withUnsafeBytes(append)
         default:
+            // Callers offer only TensorConversion.supportedTypes: another type here is a programming error.
             preconditionFailure("no encoder for \(type)")
         }
     }
@@ -29,7 +30,7 @@ package enum ElementEncoding {
     /// gguf-py's `Q8_0.quantize_blocks`: d = max|x| / 127 stored as F16, q = x · (1/d) rounded half away from zero.
     package static func q8_0(_ values: [Float]) -> [UInt8] {
         let blockSize = ElementType.q8_0.blockSize
-        precondition(values.count % blockSize == 0)
+        precondition(values.count % blockSize == 0) // readers refuse rows that are not whole blocks
         var bytes = [UInt8]()
         bytes.reserveCapacity(values.count / blockSize * ElementType.q8_0.bytesPerBlock)
         for start in stride(from: 0, to: values.count, by: blockSize) {
