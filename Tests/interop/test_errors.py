@@ -120,3 +120,19 @@ def test_an_error_quoting_the_file_is_one_escaped_line(tmp_path):
     result = run("eval", path, "--text", MODELS.parent / "data" / "held-out.txt")
     assert_clean_error(result, "evil.gguf")
     assert "\x1b" not in result.stderr and "\\u{1b}[31mevil\\u{a}arch" in result.stderr
+
+
+def test_a_folder_s_fifo_is_skipped_and_links_are_copied_as_files(tmp_path):
+    """A Hugging Face cache links each file to a blob; a FIFO among the files must not block the copy."""
+    import os
+    source = tmp_path / "model"
+    shutil.copytree(MODELS / "hf" / "tiny-llama-hf", source)
+    os.mkfifo(source / "notes.txt")
+    (source / "tokenizer.json").rename(tmp_path / "blob")
+    (source / "tokenizer.json").symlink_to(tmp_path / "blob")
+    result = run("prune", source, tmp_path / "out", "--layers", "1", timeout=60)
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "out"
+    assert not (out / "notes.txt").exists()
+    assert not (out / "tokenizer.json").is_symlink()
+    assert (out / "tokenizer.json").read_bytes() == (tmp_path / "blob").read_bytes()

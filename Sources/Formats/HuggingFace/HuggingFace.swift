@@ -151,14 +151,16 @@ public enum HuggingFace {
         return model.origin.files.map(\.size).max()
     }
 
-    /// The source folder's files other than weights and config.json (tokenizer, generation config, README …).
+    /// The source folder's files other than weights and config.json (tokenizer, generation config, README …):
+    /// regular files only, their contents copied (a Hugging Face cache links each one to a blob; a FIFO or
+    /// device would block or never end).
     private static func copyCompanionFiles(from source: URL, to output: OutputFolder) throws {
         let names = try FileManager.default.contentsOfDirectory(atPath: source.path)
         for name in names.sorted() where !name.hasPrefix(".") && name != configFileName
             && name != SafeTensorsFolder.indexFileName && !weightFileExtensions.contains((name as NSString).pathExtension) {
-            let url = source.appendingPathComponent(name)
-            var isFolder: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder), !isFolder.boolValue else { continue }
+            let url = source.appendingPathComponent(name).resolvingSymlinksInPath()
+            guard let type = try? FileManager.default.attributesOfItem(atPath: url.path)[.type] as? FileAttributeType,
+                  type == .typeRegular else { continue }
             try FileManager.default.copyItem(at: url, to: output.url(for: name))
         }
     }
