@@ -5,16 +5,12 @@ extension Engine {
     /// Final norm and output head on the chosen rows; `body` gets each row's index in `rows` and its logits.
     public func forEachLogits(of states: HiddenStates, rows: [Int],
                               _ body: (Int, UnsafeBufferPointer<Float>) -> Void) throws {
-        let head = try outputHead(), norm = try outputNorm()
-        let width = config.hiddenSize, vocabulary = head.count / width
+        let vocabulary = try vocabularySize()
         // About 128 MB of logits at a time, so the head's weights are read once per chunk, not per few rows.
         let chunk = max(16, min(rows.count, (128 << 20) / (vocabulary * MemoryLayout<Float>.size)))
-        var selected = [Float](repeating: 0, count: chunk * width)
-        var logits = [Float](repeating: 0, count: chunk * vocabulary)
         for start in stride(from: 0, to: rows.count, by: chunk) {
             let count = min(chunk, rows.count - start)
-            finalNorm(of: states, rows: rows[start ..< start + count], weight: norm, into: &selected)
-            BLAS.multiplyTransposed(selected, head, into: &logits, m: count, n: vocabulary, k: width)
+            let logits = try self.logits(of: states, rows: rows[start ..< start + count])
             logits.withUnsafeBufferPointer { all in
                 for i in 0 ..< count {
                     body(start + i, UnsafeBufferPointer(rebasing: all[i * vocabulary ..< (i + 1) * vocabulary]))
@@ -22,6 +18,20 @@ extension Engine {
             }
         }
     }
+
+    /// The logits of the chosen rows, one row of the vocabulary after another.
+    public func logits(of states: HiddenStates, rows: ArraySlice<Int>) throws -> [Float] {
+        let head = try outputHead(), norm = try outputNorm()
+        let width = config.hiddenSize, vocabulary = head.count / width
+        var selected = [Float](repeating: 0, count: rows.count * width)
+        var logits = [Float](repeating: 0, count: rows.count * vocabulary)
+        finalNorm(of: states, rows: rows, weight: norm, into: &selected)
+        BLAS.multiplyTransposed(selected, head, into: &logits, m: rows.count, n: vocabulary, k: width)
+        return logits
+    }
+
+    /// Rows of the output head: the number of logits per token.
+    public func vocabularySize() throws -> Int { try outputHead().count / config.hiddenSize }
 
     /// −log p(targets[i] | rows[i]) for each chosen row. The logits are never stored whole (see `LogSumExpFolds`).
     public func negativeLogLikelihoods(of states: HiddenStates, rows: [Int], targets: [Int]) throws -> [Double] {

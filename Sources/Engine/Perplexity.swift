@@ -23,17 +23,25 @@ public struct PerplexityEvaluation: Sendable {
         self.tokensPerBatch = tokensPerBatch
     }
 
-    public func run(engine: Engine, tokens: [Int], bos: Int?,
-                    progress: ((_ stepsDone: Int, _ steps: Int) -> Void)? = nil) throws -> Result {
+    /// The text's windows of `context` tokens (at most `maxWindows`), BOS first when the model adds it.
+    public func windows(of tokens: [Int], bos: Int?) throws -> [[Int]] {
         var windowCount = tokens.count / context
         if let maxWindows { windowCount = min(windowCount, maxWindows) }
         guard windowCount > 0 else { throw EngineError.textTooShort(tokens: tokens.count, needed: context) }
-        let windows = (0 ..< windowCount).map { index -> [Int] in
+        return (0 ..< windowCount).map { index -> [Int] in
             var window = Array(tokens[index * context ..< (index + 1) * context])
             if let bos { window[0] = bos }
             return window
         }
-        let scoredPositions = Array(context / 2 ..< context - 1)
+    }
+
+    /// Positions of a window whose next token is scored: the second half.
+    public var scoredPositions: [Int] { Array(context / 2 ..< context - 1) }
+
+    public func run(engine: Engine, tokens: [Int], bos: Int?,
+                    progress: ((_ stepsDone: Int, _ steps: Int) -> Void)? = nil) throws -> Result {
+        let windows = try self.windows(of: tokens, bos: bos)
+        let scoredPositions = self.scoredPositions
         let perBatch = max(1, tokensPerBatch / context)
         var negativeLogLikelihood = 0.0, scored = 0
         let batchStarts = Array(stride(from: 0, to: windows.count, by: perBatch))

@@ -38,6 +38,8 @@ public enum FormatError: Error, CustomStringConvertible, Equatable {
     case tokenizer(file: String, problem: String)
     /// An ONNX model we cannot read, recognize or rewrite.
     case onnx(file: String, problem: String)
+    /// A multiple-choice task file we cannot read; `line` is 1-based.
+    case tasks(file: String, line: Int?, problem: String)
 
     public var description: String {
         switch self {
@@ -113,6 +115,8 @@ public enum FormatError: Error, CustomStringConvertible, Equatable {
             "\(file): \(problem)"
         case let .tokenizer(file, problem):
             "\(file): \(problem)"
+        case let .tasks(file, line, problem):
+            "\(file)\(line.map { ":\($0)" } ?? ""): \(problem)"
         }
     }
 }
