@@ -170,7 +170,7 @@ def ours(binary, model, text, windows, ctx, repeats):
     one = [wall(eval_args + ["--chunks", "1"]) for _ in range(repeats)]
     t_full, out = min(full, key=lambda r: r[0])
     t_one = min(r[0] for r in one)
-    result = json.loads(out)["result"]
+    result = json.loads(out)["perplexity"]
     assert result["windows"] == windows, result
     return {"seconds": t_full - load, "marginal": (t_full - t_one) / ((windows - 1) * ctx), "load": load,
             "one": t_one, "ppl": result["perplexity"]}

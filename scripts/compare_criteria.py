@@ -100,7 +100,7 @@ class Evaluator:
                 model = os.path.join(self.tmp.name, "pruned.gguf")
                 subprocess.run([BIN, "prune", self.model, model, "--layers", ",".join(map(str, sorted(removed)))],
                                check=True, capture_output=True)
-            self.cache[key] = run_json("eval", model, "--text", text, "--ctx", self.ctx)["result"]["perplexity"]
+            self.cache[key] = run_json("eval", model, "--text", text, "--ctx", self.ctx)["perplexity"]["perplexity"]
             if self.cache_path:
                 json.dump(self.cache, open(self.cache_path, "w"), indent=0, sort_keys=True)
         return self.cache[key]

@@ -29,7 +29,7 @@ extension Eval {
                     try MultipleChoiceEvaluation().run(engine: engine, tokenizer: tokenizer, items: items, progress: progress)
                 }
             }
-            rows[index].speed = try measureSpeed(engine: engine, tokenizer: tokenizer, model: path)
+            if speed { rows[index].speed = try measureSpeed(engine: engine, tokenizer: tokenizer, model: path) }
         }
         let report = ComparisonReport(textFile: text, context: ctx, tasksFile: tasks, rows: rows)
         print(json ? try Format.json(report) : report.table)
@@ -85,7 +85,8 @@ struct ComparisonReport: Encodable {
         var header = ["model", "blocks", "params", "size"]
         if textFile != nil { header += ["ppl", "KL vs 1st", "top-1 same"] }
         if tasksFile != nil { header += ["acc", "acc_norm"] }
-        header += ["pp512 t/s", "tg128 t/s"]
+        let speed = rows.contains { $0.speed != nil }
+        if speed { header += ["pp512 t/s", "tg128 t/s"] }
         let body = rows.map { row -> [String] in
             var cells = [Eval.name(row.model), "\(row.blocks)", Format.count(row.parameters), Format.bytes(row.fileBytes)]
             if let text = row.text {
@@ -96,14 +97,16 @@ struct ComparisonReport: Encodable {
             if let tasks = row.tasks {
                 cells += [tasks.acc, tasks.accNorm].map { String(format: "%.1f%% ± %.1f", 100 * $0.value, 100 * $0.standardError) }
             }
-            cells += [row.speed?.promptTokensPerSecond, row.speed?.generationTokensPerSecond]
-                .map { $0.map { String(format: "%.1f", $0) } ?? "-" }
+            if speed {
+                cells += [row.speed?.promptTokensPerSecond, row.speed?.generationTokensPerSecond]
+                    .map { $0.map { String(format: "%.1f", $0) } ?? "-" }
+            }
             return cells
         }
         var notes: [String] = []
         if let textFile { notes.append("perplexity and KL on \(textFile), windows of \(context) tokens") }
         if let tasksFile, let items = rows.first?.tasks?.items { notes.append("accuracy on \(items) items of \(tasksFile)") }
-        notes.append("speed of this engine on this machine")
+        if speed { notes.append("speed of this engine on this machine") }
         return Self.aligned([header] + body) + "\n" + notes.joined(separator: "; ")
     }
 

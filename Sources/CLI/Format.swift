@@ -3,13 +3,15 @@ import Foundation
 /// How the CLI writes numbers and sizes for people, reads sizes from arguments, and writes JSON for machines.
 enum Format {
     /// `text` safe to print to a terminal: names and values come from strangers' files, so control characters
-    /// (other than newline and tab) and bidirectional overrides are shown as `\u{…}` escapes instead of acting.
+    /// (other than newline and tab), bidirectional overrides and replaced invalid bytes are shown as `\u{…}`
+    /// escapes instead of acting.
     static func terminalSafe(_ text: String, keepingLines: Bool = true) -> String {
         var result = ""
         for scalar in text.unicodeScalars {
             let isControl = scalar.properties.generalCategory == .control && !(keepingLines && (scalar == "\n" || scalar == "\t"))
             let isBidi = (0x202A ... 0x202E).contains(scalar.value) || (0x2066 ... 0x2069).contains(scalar.value)
-            if isControl || isBidi {
+            // U+FFFD stands for bytes that were not UTF-8: shown as an escape, it says so.
+            if isControl || isBidi || scalar == "\u{FFFD}" {
                 result += "\\u{" + String(scalar.value, radix: 16) + "}"
             } else {
                 result.unicodeScalars.append(scalar)

@@ -105,6 +105,10 @@ private struct ModelValidation {
         if let heads {
             try checkAttention(of: block, index, width: width, heads: heads, kvHeads: kvHeads ?? heads)
         }
+        // deci states layers without a feed-forward network (0); everywhere else 0 contradicts the FFN tensors.
+        if feedForward == 0, model.architecture != "deci", block.tensor("ffn_up.weight") != nil {
+            throw fail("\(model.key("feed_forward_length")) = 0 in block \(index), which has feed-forward tensors")
+        }
         if let feedForward, feedForward > 0 {
             let because = "\(model.key("feed_forward_length")) = \(feedForward)"
             for role in ["ffn_gate.weight", "ffn_up.weight"] {

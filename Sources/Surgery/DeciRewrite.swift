@@ -44,6 +44,7 @@ public struct DeciRewrite: Sendable {
         }
         var warnings: [String] = []
         var layers = plannedLayers(feedForwardWidth: { parameters.feedForwardLength[$0] ?? 1 })
+        guard !layers.isEmpty else { throw SurgeryError.removesEveryBlock(blockCount: input.blocks.count) }
         if case .none = layers[0].attention {
             layers[0].attention = .linear([Float](repeating: 0, count: width * width))
             warnings.append("llama.cpp takes the head size from layer 0, so the first layer keeps a zero linear attention (\(width * width) parameters)")

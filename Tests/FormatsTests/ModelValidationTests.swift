@@ -26,6 +26,7 @@ struct ModelValidationTests {
         ("llama.rope.dimension_count", .uint32(31), "llama.rope.dimension_count = 31"),
         ("llama.feed_forward_length", .uint32(65), "blk.0.ffn_gate.weight"),
         ("llama.feed_forward_length", .int32(-1), "llama.feed_forward_length = -1 in block 0"),
+        ("llama.feed_forward_length", .uint32(0), "llama.feed_forward_length = 0 in block 0, which has feed-forward tensors"),
         ("llama.vocab_size", .uint32(65), "llama.vocab_size = 65 but token_embd.weight has 64 rows"),
         ("llama.context_length", .int64(-5), "llama.context_length = -5"),
         ("llama.rope.freq_base", .float32(.nan), "llama.rope.freq_base = nan must be a positive finite number"),

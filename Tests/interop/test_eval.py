@@ -97,7 +97,7 @@ def test_eval_matches_llama_cpp_perplexity(chunks, tmp_path):
     got = eval_json(TINY, text, *extra)
     want = llama_cpp_perplexity(TINY, text.read_bytes(), ctx, chunks)
 
-    result = got["result"]
+    result = got["perplexity"]
     assert got["tokens"] == want["tokens"]
     assert result["context"] == ctx
     assert result["windows"] == want["windows"] >= (2 if chunks is None else chunks)

@@ -138,7 +138,7 @@ def test_smollm2_round_trip_keeps_perplexity(tmp_path):
     text = REPO / "data" / "held-out.txt"
 
     def perplexity(model) -> float:
-        return json.loads(run_ok("eval", model, "--text", text, "--ctx", "128", "--chunks", "4", "--json").stdout)["result"]["perplexity"]
+        return json.loads(run_ok("eval", model, "--text", text, "--ctx", "128", "--chunks", "4", "--json").stdout)["perplexity"]["perplexity"]
 
     original, as_folder, as_gguf = perplexity(smollm2), perplexity(folder), perplexity(back)
     assert abs(as_folder / original - 1) < 1e-3, (original, as_folder)
