@@ -67,6 +67,8 @@ struct InspectReport: Encodable {
     let globals: Part
     let blocks: [BlockReport]
     let tensors: [TensorReport]?
+    /// What modelsurgery recorded when it made this model (`modelsurgery.*` keys without the prefix).
+    let provenance: [String: String]
 
     init(model: Model, file: String, listTensors: Bool) {
         let hyper = model.hyperParameters
@@ -95,11 +97,20 @@ struct InspectReport: Encodable {
                             (String($0.key.dropFirst(model.architecture.count + 1)), $0.value.description)
                         }))
         }
+        let prefix = "modelsurgery."
+        provenance = Dictionary(model.metadata.entries.filter { $0.key.hasPrefix(prefix) }.map { key, value in
+            (String(key.dropFirst(prefix.count)), value.arrayCount == nil ? value.description : Self.list(value))
+        }, uniquingKeysWith: { first, _ in first })
         tensors = listTensors
             ? GGUF.namedTensors(of: model).map { name, tensor, _ in
                 TensorReport(name: name, type: tensor.type.name, shape: tensor.shape, bytes: tensor.byteCount)
             }
             : nil
+    }
+
+    /// An array's values in full (removed block lists are short), comma-separated.
+    private static func list(_ value: MetadataValue) -> String {
+        (value.array ?? []).map(\.description).joined(separator: ",")
     }
 
     private static func histogram(_ tensors: [Tensor]) -> [String: Int] {
@@ -130,6 +141,11 @@ struct InspectReport: Encodable {
             ("tensor types", types(tensorTypes)),
         ]
         lines += rows.map { "  " + $0.0.padding(toLength: 18, withPad: " ", startingAt: 0) + $0.1 }
+        if !provenance.isEmpty {
+            lines.append("")
+            lines.append("  made by modelsurgery:")
+            lines += provenance.sorted { $0.key < $1.key }.map { "    " + $0.key.padding(toLength: 22, withPad: " ", startingAt: 0) + $0.value }
+        }
         lines.append("")
         lines.append("  block  parameters   bytes       types")
         for block in blocks {

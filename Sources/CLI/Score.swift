@@ -13,7 +13,7 @@ struct Score: ParsableCommand {
         (--refine; 0 shows each criterion's own set, and is much faster).
         """)
 
-    @Argument(help: "The model (GGUF; for a split model, its first shard).")
+    @Argument(help: "The model: a GGUF file (for a split model, its first shard) or a Hugging Face folder.")
     var model: String
 
     @OptionGroup var scoring: ScoringOptions

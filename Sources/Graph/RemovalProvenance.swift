@@ -28,12 +28,16 @@ public struct RemovalProvenance: Equatable, Sendable {
     /// The record after removing `removed` (indices in the current model of `blockCount` blocks) from a model
     /// whose earlier record is `earlier`; an earlier record that does not fit the model is started afresh.
     public static func after(removing removed: [Int], blockCount: Int, earlier: RemovalProvenance?) -> RemovalProvenance {
-        var previous = earlier ?? RemovalProvenance(originalBlockCount: blockCount, removedBlocks: [])
-        var originalIndex = (0 ..< previous.originalBlockCount).filter { !Set(previous.removedBlocks).contains($0) }
-        if originalIndex.count != blockCount {
-            previous = RemovalProvenance(originalBlockCount: blockCount, removedBlocks: [])
-            originalIndex = Array(0 ..< blockCount)
+        var previous = RemovalProvenance(originalBlockCount: blockCount, removedBlocks: [])
+        // The file's record counts only when it describes this model: distinct indices of its original blocks,
+        // exactly as many blocks left as the model has (which also bounds the original count).
+        if let earlier, Set(earlier.removedBlocks).count == earlier.removedBlocks.count,
+           earlier.removedBlocks.allSatisfy({ (0 ..< earlier.originalBlockCount).contains($0) }),
+           earlier.originalBlockCount - earlier.removedBlocks.count == blockCount {
+            previous = earlier
         }
+        let removedBefore = Set(previous.removedBlocks)
+        let originalIndex = (0 ..< previous.originalBlockCount).filter { !removedBefore.contains($0) }
         return RemovalProvenance(originalBlockCount: previous.originalBlockCount,
                                  removedBlocks: (previous.removedBlocks + removed.map { originalIndex[$0] }).sorted())
     }

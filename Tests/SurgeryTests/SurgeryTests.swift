@@ -88,6 +88,19 @@ struct BlockRemovalTests {
         #expect(twice.metadata["gemma3.attention.sliding_window_pattern"]?.array?.count == 5)
     }
 
+    /// A record the model contradicts (a claimed 2^40 original blocks, repeated or out-of-range indices) is
+    /// started afresh instead of trusted (or allocated).
+    @Test func aContradictedProvenanceStartsAfresh() {
+        for earlier in [RemovalProvenance(originalBlockCount: 1 << 40, removedBlocks: [1]),
+                        RemovalProvenance(originalBlockCount: 5, removedBlocks: [1, 1]),
+                        RemovalProvenance(originalBlockCount: 5, removedBlocks: [9, 1])] {
+            #expect(RemovalProvenance.after(removing: [0], blockCount: 4, earlier: earlier)
+                == RemovalProvenance(originalBlockCount: 4, removedBlocks: [0]))
+        }
+        #expect(RemovalProvenance.after(removing: [0], blockCount: 4, earlier: RemovalProvenance(originalBlockCount: 5, removedBlocks: [0]))
+            == RemovalProvenance(originalBlockCount: 5, removedBlocks: [0, 1]))
+    }
+
     @Test func leadingDenseAndPredictionBlockCountsFollowTheRemoval() throws {
         var input = try fixture("tiny-llama.gguf")
         input.metadata["llama.leading_dense_block_count"] = .uint32(2)

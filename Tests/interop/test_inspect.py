@@ -68,3 +68,13 @@ def test_inspect_escapes_control_characters_from_the_file(tmp_path):
     out = run_ok("inspect", path, "--tensors").stdout
     assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
     assert "evil\\u{1b}[31mred\\u{7}\\u{202e}" in out
+
+
+def test_inspect_shows_what_prune_recorded(tmp_path):
+    out = tmp_path / "pruned.gguf"
+    run_ok("prune", MODELS / "tiny-llama.gguf", out, "--layers", "1,3")
+    report = json.loads(run_ok("inspect", out, "--json").stdout)
+    assert report["provenance"] == {"original_block_count": "4", "removed_blocks": "1,3"}
+    text = run_ok("inspect", out).stdout
+    assert "made by modelsurgery:" in text and "removed_blocks        1,3" in text
+    assert "made by" not in run_ok("inspect", MODELS / "tiny-llama.gguf").stdout
