@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# make demo: the main job end to end on SmolLM2-135M: inspect, score, prune a quarter of the blocks,
-# compare perplexity before and after, and show llama.cpp loading and running both files.
+# make demo: the main job end to end on SmolLM2-135M: inspect, score, prune a quarter of the blocks (and the
+# same blocks with linear recovery), show llama.cpp loading and running the files, write a Hugging Face folder,
+# and end with the side-by-side comparison a user decides on: perplexity, KL, task accuracy, speed.
 set -euo pipefail
 model=$1
 out=demo-out
@@ -25,20 +26,16 @@ step "modelsurgery prune $model $recovered --layers $removed --recover linear --
 "$MODELSURGERY" prune "$model" "$recovered" --layers "$removed" --recover linear \
     --calib data/calibration.txt --samples 56 --seq-len 256
 
-step "modelsurgery eval, before and after, on $text (not used for calibration)"
-before=$("$MODELSURGERY" eval "$model" --text "$text" --ctx 128)
-after=$("$MODELSURGERY" eval "$pruned" --text "$text" --ctx 128)
-after_linear=$("$MODELSURGERY" eval "$recovered" --text "$text" --ctx 128)
-printf '%-10s %s\n' original "$before" pruned "$after" recovered "$after_linear"
-
-step "llama.cpp (llama-cpp-python) loads and runs all three files"
+step "llama.cpp (llama-cpp-python) loads and runs all three files: perplexity, prompt and generation speed"
 "$PY" scripts/llama_run.py "$model" "$pruned" "$recovered" --text "$text" --ctx 128
 folder="$out/$(basename "$pruned" .gguf)-hf"
 step "modelsurgery convert $pruned $folder --dtype bf16   (a Hugging Face folder for transformers, vLLM, MLX)"
 "$MODELSURGERY" convert "$pruned" "$folder" --dtype bf16 --force
 ls -l "$folder"
-after_folder=$("$MODELSURGERY" eval "$folder" --text "$text" --ctx 128)
-printf '%-10s %s
-' folder "$after_folder"
+"$MODELSURGERY" eval "$folder" --text "$text" --ctx 128
 echo
 echo "scores plot: $out/scores.svg"
+
+step "modelsurgery eval $model $pruned $recovered --compare --text $text --tasks data/tasks.jsonl --speed   (is the smaller model worth it?)"
+"$MODELSURGERY" eval "$model" "$pruned" "$recovered" --compare --text "$text" --ctx 128 --tasks data/tasks.jsonl --speed \
+    | tee "$out/compare.txt"
