@@ -116,7 +116,7 @@ struct EngineConfig: Sendable {
         var values = try Dequantizer.floats(of: tensor, name: name, reusing: &spare)
         if layout != .llamaCpp {
             let heads = layer.map { role.hasPrefix("attn_k") ? layers[$0].kvHeadCount : layers[$0].headCount } ?? 1
-            layout.convert(&values, role: role, architecture: architecture.name, rowLength: tensor.shape.first ?? 1,
+            layout.convert(&values, role: role, architecture: architecture.name, rowLength: WeightLayout.rowLength(of: tensor.shape),
                            heads: heads, to: .llamaCpp)
         }
         return values

@@ -12,6 +12,9 @@ public enum WeightLayout: String, Sendable {
     /// Architectures whose norm weights llama.cpp shifts by one.
     static let shiftedNorms: Set<String> = ["gemma", "gemma2", "gemma3"]
 
+    /// The row length `convert` takes for a tensor of `shape`: its innermost dimension, 1 for a vector (a bias).
+    public static func rowLength(of shape: [Int]) -> Int { shape.count > 1 ? shape[0] : 1 }
+
     /// Whether moving `role` of `architecture` between the layouts changes its values.
     public static func differs(role: String, architecture: String) -> Bool {
         permutation(role: role, architecture: architecture) || normShift(role: role, architecture: architecture)

@@ -56,7 +56,8 @@ public struct TensorConversion {
             let heads = try headCount(for: tensor, block: block)
             return (type, .produced(byteCount: byteCount) { append in
                 var values = try Dequantizer.floats(of: tensor, name: tensor.name)
-                model.layout.convert(&values, role: tensor.name, architecture: model.architecture, rowLength: rowLength,
+                model.layout.convert(&values, role: tensor.name, architecture: model.architecture,
+                                     rowLength: WeightLayout.rowLength(of: tensor.shape),
                                      heads: heads, to: target)
                 try ElementEncoding.encode(values, as: type, append: append)
             })

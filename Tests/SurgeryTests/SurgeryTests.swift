@@ -88,6 +88,18 @@ struct BlockRemovalTests {
         #expect(twice.metadata["gemma3.attention.sliding_window_pattern"]?.array?.count == 5)
     }
 
+    /// A llama query bias is permuted per head like the rows of its matrix (llama.cpp's `LlamaModel.permute`
+    /// reshapes it to heads × 2 × half and swaps the last two axes), one value per row.
+    @Test func aQueryBiasIsPermutedLikeItsRows() {
+        var values: [Float] = (0 ..< 8).map(Float.init)
+        WeightLayout.transformers.convert(&values, role: "attn_q.bias", architecture: "llama",
+                                          rowLength: WeightLayout.rowLength(of: [8]), heads: 2, to: .llamaCpp)
+        #expect(values == [0, 2, 1, 3, 4, 6, 5, 7])
+        WeightLayout.llamaCpp.convert(&values, role: "attn_q.bias", architecture: "llama",
+                                      rowLength: WeightLayout.rowLength(of: [8]), heads: 2, to: .transformers)
+        #expect(values == (0 ..< 8).map(Float.init))
+    }
+
     /// A record the model contradicts (a claimed 2^40 original blocks, repeated or out-of-range indices) is
     /// started afresh instead of trusted (or allocated).
     @Test func aContradictedProvenanceStartsAfresh() {
