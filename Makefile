@@ -9,7 +9,7 @@ GEMMA3 := models/gemma-3-270m-q4_k_m.gguf
 # llama.cpp's multimodal library is not needed to load text models; skipping it shortens the build.
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 
-.PHONY: all build release test test-swift test-interop test-transformers demo bench fixtures hf-fixtures onnx-fixtures onnx-proto models clean system-deps
+.PHONY: all build release install test test-swift test-interop test-transformers demo bench fixtures hf-fixtures onnx-fixtures onnx-proto models clean system-deps fuzz fuzz-build
 
 all: build
 
@@ -42,6 +42,12 @@ build: system-deps
 
 release: system-deps
 	swift build -c release
+
+# `make install PREFIX=/usr/local` (the default): the release binary into PREFIX/bin.
+PREFIX ?= /usr/local
+install: release
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(RELEASE_BIN) $(DESTDIR)$(PREFIX)/bin/modelsurgery
 
 test-swift: system-deps models $(VENV)/.base
 	MODELSURGERY_PYTHON=$(abspath $(PY)) swift test
@@ -125,5 +131,30 @@ bench: release $(VENV)/.interop $(SMOLLM2) $(ONNX_VENVS)
 	MODELSURGERY=$(RELEASE_BIN) $(PY) scripts/bench_engine.py
 	MODELSURGERY=$(RELEASE_BIN) $(PY) scripts/bench_onnx.py
 
+# Coverage-guided fuzzing of the readers (Fuzz/, scripts/fuzz.sh): libFuzzer with AddressSanitizer, each target
+# until FUZZ_RUNS executions or FUZZ_SECONDS, seeded from TestModels/ into $(FUZZ_BUILD)/corpus/<target>; crashing
+# inputs land in $(FUZZ_BUILD)/findings/<target>/ and fail the run. `make -j2 fuzz` runs two targets at a time,
+# `make fuzz-gguf` one; FUZZ_FORK=1 keeps going after a crash. Not part of `make test`, whose FuzzRegressionTests
+# rerun the committed inputs of TestModels/fuzz-regressions/<target>/.
+FUZZ_BUILD := .build-fuzz
+FUZZ_TARGETS := gguf safetensors huggingFaceConfig huggingFaceTokenizer huggingFaceTokenizerConfig huggingFaceIndex
+export FUZZ_BUILD
+export FUZZ_RUNS ?= 1000000
+export FUZZ_SECONDS ?= 600
+
+# --sanitize gives C targets and the link libFuzzer and ASan (and keeps libFuzzer's main); swiftc keeps only its
+# last -sanitize= flag, and SwiftPM writes one per sanitizer in no fixed order, so Swift code would get coverage or
+# ASan but not both: the combined flag, passed after them, gives both.
+fuzz-build: system-deps
+	swift build -c release --package-path Fuzz --scratch-path $(FUZZ_BUILD) --sanitize fuzzer --sanitize address \
+		-Xswiftc -sanitize=fuzzer,address
+
+.PHONY: $(addprefix fuzz-,$(FUZZ_TARGETS))
+$(addprefix fuzz-,$(FUZZ_TARGETS)): fuzz-%: fuzz-build
+	bash scripts/fuzz.sh run $*
+
+fuzz: $(addprefix fuzz-,$(FUZZ_TARGETS))
+	bash scripts/fuzz.sh summary $(FUZZ_TARGETS)
+
 clean:
-	rm -rf .build bench-out
+	rm -rf .build .build-fuzz bench-out

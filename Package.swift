@@ -9,6 +9,8 @@ let package = Package(
     products: [
         .executable(name: "modelsurgery", targets: ["modelsurgery"]),
         .library(name: "ModelSurgery", targets: ["Graph", "Tensors", "Formats", "Engine", "Scoring", "Surgery"]),
+        // The readers' fuzz entry points, for the libFuzzer targets of Fuzz/ (`make fuzz`).
+        .library(name: "FuzzEntry", targets: ["FuzzEntry"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -57,6 +59,9 @@ let package = Package(
             ],
             path: "Sources/CLI"
         ),
+        // One function per reader that runs its whole read path on an input, for fuzzing (Fuzz/, `make fuzz`)
+        // and for the committed regression inputs (TestModels/fuzz-regressions).
+        .target(name: "FuzzEntry", dependencies: ["Graph", "Tensors", "Formats", "Engine"]),
         // Shared by the test targets: the repository's folders, found once.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "Formats", "Graph", "TestSupport"]),
@@ -64,5 +69,6 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Formats", "Graph", "Tensors", "Surgery", "TestSupport"]),
         .testTarget(name: "ScoringTests", dependencies: ["Scoring", "Engine", "Formats", "Graph", "Surgery", "TestSupport"]),
         .testTarget(name: "SurgeryTests", dependencies: ["Surgery", "Formats", "Graph", "TestSupport"]),
+        .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzEntry", "TestSupport"]),
     ]
 )
