@@ -1402,7 +1402,8 @@ def mutate_gguf_file_with_seed(rng, dst, seed_path, prefer=None):
 
 
 def mutate_hf_folder(rng, folder):
-    files = set(os.listdir(folder))
+    # Only regular files are mutated byte-wise (an earlier mutation may have made one a directory).
+    files = {f for f in os.listdir(folder) if os.path.isfile(os.path.join(folder, f))}
     choices = []
     if "config.json" in files:
         choices.append((40, "config"))

@@ -42,7 +42,8 @@ package enum ElementEncoding {
                 let scaled = x * inverse
                 let magnitude = abs(scaled)
                 let floored = magnitude.rounded(.down)
-                let rounded = floored + (2 * (magnitude - floored)).rounded(.down)
+                // A NaN or infinite weight (a stranger's file) has no Q8_0 code: it becomes 0, never a trap.
+                let rounded = magnitude.isFinite ? min(127, floored + (2 * (magnitude - floored)).rounded(.down)) : 0
                 bytes.append(UInt8(bitPattern: Int8(scaled < 0 ? -rounded : rounded)))
             }
         }

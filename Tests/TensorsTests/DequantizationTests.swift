@@ -123,3 +123,16 @@ struct DequantizationTests {
         #expect(!Dequantizer.supports(.q8_1))
     }
 }
+
+/// Q8_0 quantization of values a stranger's file may hold: NaN and infinities become code 0 instead of trapping.
+struct Q8EncodingTests {
+    @Test func nonFiniteValuesBecomeZero() {
+        var values = [Float](repeating: 0.5, count: 32)
+        values[0] = .nan
+        values[1] = .infinity
+        values[2] = -.infinity
+        let bytes = ElementEncoding.q8_0(values)
+        #expect(bytes.count == ElementType.q8_0.bytesPerBlock)
+        #expect(bytes[2 ... 4].allSatisfy { $0 == 0 })
+    }
+}
