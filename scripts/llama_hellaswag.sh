@@ -62,13 +62,19 @@ if [ ! -x "$BIN" ] || [ "$(cat "$BUILD/llama-cpp-python.version" 2>/dev/null)" !
             echo "llama_hellaswag: downloading the llama-cpp-python $VERSION sdist" >&2
             DL=$BUILD/sdist
             mkdir -p "$DL"
-            "$PY" -m pip download --quiet --no-deps --no-binary :all: -d "$DL" "llama-cpp-python==$VERSION"
-            TARBALL=$(ls "$DL"/llama_cpp_python-"$VERSION".tar.gz "$DL"/llama-cpp-python-"$VERSION".tar.gz 2>/dev/null | head -n 1)
+            # --no-binary for this package only: with ":all:", pip would also build the sdist's build
+            # requirements (CMake itself, ninja) from source just to read its metadata.
+            "$PY" -m pip download --quiet --no-deps --no-binary llama-cpp-python -d "$DL" "llama-cpp-python==$VERSION"
+            TARBALL=
+            for t in "$DL/llama_cpp_python-$VERSION.tar.gz" "$DL/llama-cpp-python-$VERSION.tar.gz"; do
+                [ -f "$t" ] && TARBALL=$t && break
+            done
             [ -n "$TARBALL" ] || { echo "error: sdist not found in $DL" >&2; exit 1; }
-            TOP=$(tar -tzf "$TARBALL" | head -n 1 | cut -d/ -f1)
-            tar -xzf "$TARBALL" -C "$DL" "$TOP/vendor/llama.cpp"
-            mv "$DL/$TOP/vendor/llama.cpp" "$SRC/vendor/llama.cpp"
-            rm -rf "${DL:?}/$TOP"
+            rm -rf "$DL/unpacked"
+            mkdir -p "$DL/unpacked"
+            tar -xzf "$TARBALL" -C "$DL/unpacked" --wildcards '*/vendor/llama.cpp/*'
+            mv "$DL"/unpacked/*/vendor/llama.cpp "$SRC/vendor/llama.cpp"
+            rm -rf "$DL/unpacked"
         fi
     fi
 
