@@ -62,7 +62,10 @@ def main() -> None:
                                 logits_all=True, verbose=False, seed=0)
         tokens = model.tokenize(text.encode("utf-8"), add_bos=True)
         ppl = perplexity(model, tokens, args.ctx)
-        pp, tg = speed(model, tokens)
+        # llama-bench computes only the last token's logits; a model with logits_all would compute 512 rows.
+        timed = llama_cpp.Llama(path, n_ctx=640, n_batch=512, n_ubatch=512, n_threads=threads, verbose=False, seed=0)
+        pp, tg = speed(timed, tokens)
+        del timed
         model.reset()
         sample = model(args.prompt, max_tokens=24, temperature=0.0)["choices"][0]["text"]
         blocks = llama_cpp.llama_model_n_layer(model.model)
