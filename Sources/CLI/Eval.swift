@@ -62,8 +62,8 @@ struct Eval: ParsableCommand {
         let items = try taskItems()
         if compare { return try runComparison(items: items) }
         let model = models[0]
-        let loaded = try ModelFiles.read(model)
-        let (engine, tokenizer) = try ModelFiles.engine(for: loaded, path: model)
+        let loaded = try LoadedModel(path: model)
+        let (engine, tokenizer) = (loaded.engine, loaded.tokenizer)
         var report = EvalReport(model: model)
         if let text {
             let tokens = try textTokens(text, tokenizer: tokenizer)

@@ -5,34 +5,48 @@ import Graph
 extension Eval {
     /// Every model on the same text, tasks and speed test; one row each, the first model as the reference.
     func runComparison(items: [MultipleChoiceItem]?) throws {
-        let loaded = try models.map { path in (path, try ModelFiles.read(path)) }
-        let engines = try loaded.map { path, model in (path, model, try ModelFiles.engine(for: model, path: path)) }
-        let referenceVocabulary = try engines[0].2.0.vocabularySize()
-        for (path, _, (engine, _)) in engines.dropFirst() where try engine.vocabularySize() != referenceVocabulary {
-            throw UsageError(file: path, problem: "has \(try engine.vocabularySize()) logits per token, the reference "
-                             + "\(Self.name(models[0])) \(referenceVocabulary): compared models share a tokenizer")
+        let loaded = try models.map { path in try LoadedModel(path: path) }
+        let reference = loaded[0], referenceVocabulary = try reference.engine.vocabularySize()
+        for other in loaded.dropFirst() where try other.engine.vocabularySize() != referenceVocabulary {
+            throw UsageError(file: other.path, problem: "has \(try other.engine.vocabularySize()) logits per token, the reference "
+                             + "\(Self.name(reference.path)) \(referenceVocabulary): compared models share a tokenizer")
         }
-        var rows = engines.map { path, model, _ in ComparisonRow(path: path, model: model) }
+        var rows = loaded.map { ComparisonRow(path: $0.path, model: $0.model) }
         if let text {
-            let tokenizer = engines[0].2.1
+            let tokenizer = reference.tokenizer
             let tokens = try textTokens(text, tokenizer: tokenizer)
-            let results = try measure("comparing on \(Self.name(text))", file: models[0]) { progress in
+            let results = try measure("comparing on \(Self.name(text))", file: reference.path) { progress in
                 try TextComparison(windowing: PerplexityEvaluation(context: ctx, maxWindows: chunks))
-                    .run(engines: engines.map(\.2.0), tokens: tokens, bos: tokenizer.addsBOS ? tokenizer.bosID : nil,
+                    .run(engines: loaded.map(\.engine), tokens: tokens, bos: tokenizer.addsBOS ? tokenizer.bosID : nil,
                          progress: progress)
             }
             for index in rows.indices { rows[index].text = results[index] }
         }
-        for (index, (path, _, (engine, tokenizer))) in engines.enumerated() {
+        for (index, model) in loaded.enumerated() {
             if let items {
-                rows[index].tasks = try measure("tasks \(Self.name(path))", file: path) { progress in
-                    try MultipleChoiceEvaluation().run(engine: engine, tokenizer: tokenizer, items: items, progress: progress)
+                rows[index].tasks = try measure("tasks \(Self.name(model.path))", file: model.path) { progress in
+                    try MultipleChoiceEvaluation().run(engine: model.engine, tokenizer: model.tokenizer, items: items,
+                                                       progress: progress)
                 }
             }
-            if speed { rows[index].speed = try measureSpeed(engine: engine, tokenizer: tokenizer, model: path) }
+            if speed { rows[index].speed = try measureSpeed(engine: model.engine, tokenizer: model.tokenizer, model: model.path) }
         }
         let report = ComparisonReport(textFile: text, context: ctx, tasksFile: tasks, rows: rows)
         print(json ? try Format.json(report) : report.table)
+    }
+}
+
+/// A model read with its engine and tokenizer.
+struct LoadedModel {
+    let path: String
+    let model: Model
+    let engine: Engine
+    let tokenizer: any Tokenizer
+
+    init(path: String) throws {
+        self.path = path
+        model = try ModelFiles.read(path)
+        (engine, tokenizer) = try ModelFiles.engine(for: model, path: path)
     }
 }
 

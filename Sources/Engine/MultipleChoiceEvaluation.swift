@@ -123,6 +123,8 @@ private struct TokenizedItem {
     /// Tokens all endings share: llama-perplexity scores what follows.
     let sharedPrefix: Int
     let endingBytes: [Int]
+    /// The first position scored either way (`start(for:after:)` of the earlier of the two prefixes).
+    let firstScored: Int
 
     init(_ item: MultipleChoiceItem, tokenizer: any Tokenizer) {
         source = item.source
@@ -133,20 +135,20 @@ private struct TokenizedItem {
         let shortest = sequences.map(\.count).min() ?? 0
         sharedPrefix = (0 ..< shortest).first { position in sequences.contains { $0[position] != sequences[0][position] } } ?? shortest
         endingBytes = item.endings.map { $0.utf8.count }
+        let earlier = min(contextLength, sharedPrefix)
+        firstScored = sequences.map { Self.start(for: $0, after: earlier) }.min() ?? 1
     }
 
     var longest: Int { sequences.map(\.count).max() ?? 0 }
 
     /// The first position scored either way: position 0 has nothing before it, and each ending keeps a token.
-    func start(for sequence: [Int], after prefix: Int) -> Int { max(1, min(prefix, sequence.count - 1)) }
-    var firstScored: Int { sequences.map { start(for: $0, after: min(contextLength, sharedPrefix)) }.min() ?? 1 }
+    static func start(for sequence: [Int], after prefix: Int) -> Int { max(1, min(prefix, sequence.count - 1)) }
 
     func score(_ logLikelihoods: [[Double]]) -> MultipleChoiceEvaluation.ItemScore {
         var sums: [Double] = [], counts: [Int] = [], means: [Double] = []
         for (sequence, values) in zip(sequences, logLikelihoods) {
-            let first = firstScored
-            let afterContext = values[(start(for: sequence, after: contextLength) - first)...]
-            let afterShared = values[(start(for: sequence, after: sharedPrefix) - first)...]
+            let afterContext = values[(Self.start(for: sequence, after: contextLength) - firstScored)...]
+            let afterShared = values[(Self.start(for: sequence, after: sharedPrefix) - firstScored)...]
             sums.append(afterContext.reduce(0, +))
             counts.append(afterContext.count)
             means.append(afterShared.reduce(0, +) / Double(afterShared.count))

@@ -20,10 +20,18 @@ extension Model {
 private struct ModelValidation {
     let model: Model
     let metadata: Metadata
+    /// The per-block sizes stated as arrays, decoded once (a long array stays encoded in the metadata, and
+    /// decoding it for every block would cost blocks²).
+    let perBlockValues: [String: [MetadataValue]]
+
+    static let perBlockSuffixes = ["attention.head_count", "attention.head_count_kv", "feed_forward_length"]
 
     init(model: Model) {
         self.model = model
         metadata = model.metadata
+        perBlockValues = Dictionary(uniqueKeysWithValues: Self.perBlockSuffixes.compactMap { suffix in
+            model.metadata[model.key(suffix)]?.array.map { (suffix, $0) }
+        })
     }
 
     func run() throws {
@@ -52,7 +60,7 @@ private struct ModelValidation {
 
     /// Per-block sizes stated as arrays have one entry per block.
     private func checkPerBlockArrays() throws {
-        for suffix in ["attention.head_count", "attention.head_count_kv", "feed_forward_length", SlidingWindowRule.patternKey] {
+        for suffix in Self.perBlockSuffixes + [SlidingWindowRule.patternKey] {
             let key = model.key(suffix)
             guard let count = metadata[key]?.arrayCount, suffix != SlidingWindowRule.patternKey || count > 0 else { continue }
             guard count == model.blocks.count else {
@@ -200,7 +208,7 @@ private struct ModelValidation {
     private func blockInteger(_ suffix: String, _ index: Int, atMost maximum: Int) throws -> Int? {
         let key = model.key(suffix)
         guard let value = metadata[key] else { return nil }
-        let entry = value.array.map { $0[index] } ?? value
+        let entry = perBlockValues[suffix].map { $0[index] } ?? value
         guard let number = entry.int, number >= 0, number <= maximum else {
             throw fail("\(key) = \(shown(entry)) in block \(index) must be an integer from 0 to \(maximum)")
         }
