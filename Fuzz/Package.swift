@@ -9,7 +9,7 @@ import PackageDescription
 // (the last flag matters: swiftc keeps only its last -sanitize=, see the Makefile).
 // A path dependency's identity is its folder's name, which is the checkout's (not necessarily "modelsurgery").
 let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-let targets = ["gguf", "safetensors", "huggingFaceConfig", "huggingFaceTokenizer", "huggingFaceTokenizerConfig",
+let targets = ["gguf", "ggufForwardPass", "safetensors", "huggingFaceConfig", "huggingFaceTokenizer", "huggingFaceTokenizerConfig",
                "huggingFaceIndex"]
 
 let package = Package(

@@ -23,7 +23,7 @@ SECONDS_CAP=${FUZZ_SECONDS:-600}
 # The seed files of each target: the fixtures a reader reads, plus its committed regression inputs.
 seeds() {
     case "$1" in
-        gguf) find TestModels -maxdepth 1 -name '*.gguf'; find TestModels/bad TestModels/split TestModels/hf -maxdepth 1 -type f \( -name '*.gguf' -o -name '*.txt' \) ;;
+        gguf|ggufForwardPass) find TestModels -maxdepth 1 -name '*.gguf'; find TestModels/bad TestModels/split TestModels/hf -maxdepth 1 -type f \( -name '*.gguf' -o -name '*.txt' \) ;;
         safetensors) find TestModels/safetensors TestModels/hf -name '*.safetensors' ;;
         huggingFaceConfig) find TestModels/hf TestModels/onnx -name config.json ;;
         huggingFaceTokenizer) find TestModels/hf TestModels/onnx -name tokenizer.json ;;
@@ -31,7 +31,8 @@ seeds() {
         huggingFaceIndex) find TestModels/hf TestModels/safetensors -name model.safetensors.index.json ;;
         *) echo "unknown fuzz target '$1'" >&2; exit 2 ;;
     esac
-    if [ -d "TestModels/fuzz-regressions/$1" ]; then find "TestModels/fuzz-regressions/$1" -type f; fi
+    local regressions=${1/%ForwardPass/}
+    if [ -d "TestModels/fuzz-regressions/$regressions" ]; then find "TestModels/fuzz-regressions/$regressions" -type f; fi
 }
 
 run() {

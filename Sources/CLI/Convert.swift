@@ -37,6 +37,8 @@ struct Convert: ParsableCommand {
 
     private var elementType: ElementType? { dtype.flatMap { ElementType(name: $0) } }
 
+    @OptionGroup var progressOptions: ProgressOptions
+
     func validate() throws {
         if output.lowercased().hasSuffix(".onnx") {
             throw ValidationError("convert writes GGUF files and Hugging Face folders; '\(output)' names an ONNX file, which it does not write")
@@ -54,6 +56,7 @@ struct Convert: ParsableCommand {
     }
 
     func run() throws {
+        progressOptions.apply()
         let model = try ModelFiles.read(input)
         let target: WeightLayout = format == .gguf ? .llamaCpp : .transformers
         var converted = model

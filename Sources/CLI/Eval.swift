@@ -48,6 +48,8 @@ struct Eval: ParsableCommand {
     @Flag(help: "Print JSON for machines.")
     var json = false
 
+    @OptionGroup var progressOptions: ProgressOptions
+
     func validate() throws {
         guard ctx >= 8 else { throw ValidationError("--ctx must be at least 8") }
         if let chunks, chunks < 1 { throw ValidationError("--chunks must be at least 1") }
@@ -59,6 +61,7 @@ struct Eval: ParsableCommand {
     }
 
     func run() throws {
+        progressOptions.apply()
         let items = try taskItems()
         if compare { return try runComparison(items: items) }
         let model = models[0]

@@ -31,6 +31,9 @@ extension ModelSurgery {
             exit(withError: error)
         } catch let error as CleanExit {
             exit(withError: error)
+        } catch where String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") {
+            // `--help` after a subcommand parses as ArgumentParser's help command, whose run throws its request.
+            exit(withError: error)
         } catch {
             // Our errors quote names and values from the input files: one line, escaped, bounded.
             FileHandle.standardError.write(Data("Error: \(Format.oneLine(String(describing: error)))\n".utf8))

@@ -49,6 +49,8 @@ struct Prune: ParsableCommand {
     @Flag(help: "Print JSON for machines.")
     var json = false
 
+    @OptionGroup var progressOptions: ProgressOptions
+
     func validate() throws {
         let blockChoices = [layers != nil, keep != nil, amount.given].filter { $0 }.count
         guard blockChoices <= 1 else { throw ValidationError("give at most one of --layers, --keep, --ratio and --count") }
@@ -61,6 +63,7 @@ struct Prune: ParsableCommand {
     }
 
     func run() throws {
+        progressOptions.apply()
         if ONNXModel.isONNX(input) {
             guard !subLayers.given else {
                 throw UsageError(file: input, problem: "sub-layer removal and recovery are written as llama.cpp's deci architecture: prune the model's GGUF")

@@ -31,9 +31,12 @@ struct Score: ParsableCommand {
     @Flag(help: "Print JSON for machines.")
     var json = false
 
+    @OptionGroup var progressOptions: ProgressOptions
+
     func validate() throws { _ = try CriterionList(criterion) }
 
     func run() throws {
+        progressOptions.apply()
         let criteria = try CriterionList(criterion).criteria
         let loaded = try ModelFiles.read(model)
         if granularity == .sublayer { return try scoreSubLayers(loaded, criteria: criteria) }

@@ -10,30 +10,40 @@ import Graph
 ///
 /// Calls are serialized (the targets share a scratch folder), so the tests may call them from any thread.
 public enum FuzzTargets {
-    /// Every target by its name, which is also its regression folder's and its fuzz executable's.
-    public static let all: [(name: String, run: @Sendable (UnsafeRawBufferPointer) -> Void)] = [
-        ("gguf", gguf),
-        ("safetensors", safetensors),
-        ("huggingFaceConfig", huggingFaceConfig),
-        ("huggingFaceTokenizer", huggingFaceTokenizer),
-        ("huggingFaceTokenizerConfig", huggingFaceTokenizerConfig),
-        ("huggingFaceIndex", huggingFaceIndex),
+    /// Every target by its name, which is also its fuzz executable's, with the folder of TestModels/fuzz-regressions
+    /// its committed inputs are in (the target's name, but ggufForwardPass replays gguf's).
+    public static let all: [(name: String, regressions: String, run: @Sendable (UnsafeRawBufferPointer) -> Void)] = [
+        ("gguf", "gguf", gguf),
+        ("ggufForwardPass", "gguf", ggufForwardPass),
+        ("safetensors", "safetensors", safetensors),
+        ("huggingFaceConfig", "huggingFaceConfig", huggingFaceConfig),
+        ("huggingFaceTokenizer", "huggingFaceTokenizer", huggingFaceTokenizer),
+        ("huggingFaceTokenizerConfig", "huggingFaceTokenizerConfig", huggingFaceTokenizerConfig),
+        ("huggingFaceIndex", "huggingFaceIndex", huggingFaceIndex),
     ]
 
     /// The input as the first shard of a split GGUF, beside TestModels/split's other two shards, so a header that
-    /// names them is read with them; then the model, its tokenizer and a forward pass (`exercise`).
+    /// names them is read with them; then the model's validation, its engine and its tokenizer (`exercise`).
     public static func gguf(_ bytes: UnsafeRawBufferPointer) {
-        serialized {
-            let folder = try Scratch.folder("gguf") { folder in
-                for shard in 2 ... 3 {
-                    try Scratch.copy(Scratch.testModel("split/tiny-split-0000\(shard)-of-00003.gguf"),
-                                     to: folder.appendingPathComponent("fuzz-0000\(shard)-of-00003.gguf"))
-                }
+        serialized { try exercise(readGGUF(bytes), forwardPass: false) }
+    }
+
+    /// As `gguf`, then a forward pass through every block and the output head on a small model: the engine's
+    /// kernels on whatever values pass validation. Ten times slower than `gguf`, so a target of its own.
+    public static func ggufForwardPass(_ bytes: UnsafeRawBufferPointer) {
+        serialized { try exercise(readGGUF(bytes), forwardPass: true) }
+    }
+
+    private static func readGGUF(_ bytes: UnsafeRawBufferPointer) throws -> Model {
+        let folder = try Scratch.folder("gguf") { folder in
+            for shard in 2 ... 3 {
+                try Scratch.copy(Scratch.testModel("split/tiny-split-0000\(shard)-of-00003.gguf"),
+                                 to: folder.appendingPathComponent("fuzz-0000\(shard)-of-00003.gguf"))
             }
-            let url = folder.appendingPathComponent("fuzz-00001-of-00003.gguf")
-            try Scratch.write(bytes, to: url)
-            try exercise(GGUF.readModel(at: url))
         }
+        let url = folder.appendingPathComponent("fuzz-00001-of-00003.gguf")
+        try Scratch.write(bytes, to: url)
+        return try GGUF.readModel(at: url)
     }
 
     /// The input as one .safetensors file; every tensor's bytes are read.
@@ -81,7 +91,7 @@ public enum FuzzTargets {
                 }
             }
             try Scratch.write(bytes, to: folder.appendingPathComponent(file))
-            try exercise(HuggingFace.readModel(at: folder))
+            try exercise(HuggingFace.readModel(at: folder), forwardPass: false)
         }
     }
 
@@ -93,8 +103,8 @@ public enum FuzzTargets {
     static let forwardTokens = 8
 
     /// What follows a successful read in `inspect`, `eval` and `score`: hyper-parameters, the engine and the
-    /// tokenizer; on a small model, the tokens of `sample` through every block and the output head.
-    static func exercise(_ model: Model) throws {
+    /// tokenizer; with `forwardPass`, on a small model, the tokens of `sample` through every block and the head.
+    static func exercise(_ model: Model, forwardPass: Bool) throws {
         _ = model.hyperParameters
         _ = model.perBlockKeys
         let engine = try Engine(model: model)
@@ -102,6 +112,7 @@ public enum FuzzTargets {
         let ids = tokenizer.encode(sample, addSpecial: true)
         _ = tokenizer.decode(ids)
         _ = tokenizer.addsBOS
+        guard forwardPass else { return }
         guard model.byteCount <= forwardLimit, ids.count >= 2 else {
             if verbose { print("fuzz: read, no forward pass (\(model.byteCount) bytes, \(ids.count) tokens)") }
             return
