@@ -101,7 +101,8 @@ struct ScoringRun {
         let scorer = BlockScorer(engine: engine, calibration: calibration)
         let progress = ProgressLine(label: "scoring \(calibration.tokenCount) calibration tokens", counting: .steps)
         let scores = try ModelFiles.naming(path) {
-            try scorer.measure(runLength: removeCount ?? 1, leaveOneOut: criteria.contains(.loo)) {
+            try scorer.measure(runLength: removeCount ?? 1, leaveOneOut: criteria.contains(.loo),
+                               keepingInputs: removeCount != nil && options.refineEvaluations(removing: removeCount!) > 0) {
                 progress.update(done: $0, total: $1)
             }
         }
@@ -155,7 +156,8 @@ struct ScoringRun {
         }!
         scoring.finish()
         var selection = selector.lowest(criterion, importance.values).withStandardErrors(importance.standardErrors)
-        let refinement = SetRefinement(budget: options.refineBudget(removing: count))
+        let refinement = SetRefinement(budget: options.refineEvaluations(removing: count),
+                                       work: options.refineWork(pass: PassCost(model: scorer.engine.model, calibration: calibration).pass))
         if refinement.budget > 0 {
             let progress = ProgressLine(label: "refining the \(criterion.rawValue) set\(label) by calibration NLL", counting: .steps)
             selection = try ModelFiles.naming(path) {
@@ -242,6 +244,7 @@ extension SetRefinement.Result {
     /// Where the refinement started and what it gained, for reports.
     var summary: String {
         let origin = start == removed ? "the criterion's own set kept" : "refined from \(start.map(String.init).joined(separator: ","))"
-        return String(format: "%@; calibration NLL %.4f -> %.4f, %d evaluations", origin, startNLL, calibrationNLL, evaluations)
+        return String(format: "%@; calibration NLL %.4f -> %.4f, %d evaluations, %.1f passes", origin, startNLL, calibrationNLL,
+                      evaluations, passes)
     }
 }

@@ -26,7 +26,24 @@ struct ScoringOptions: ParsableArguments {
     var refine: Int?
 
     /// Evaluations `--refine` allows: by default 8 per block removed.
-    func refineBudget(removing count: Int) -> Int { refine ?? 8 * count }
+    func refineEvaluations(removing count: Int) -> Int { refine ?? 8 * count }
+
+    @Option(help: ArgumentHelp("Most work the refinement may do, in streaming passes over the calibration tokens (the work of scoring), or \(Self.refineFloorDescription), whichever is more: bounded on large models, the whole search on small ones.", valueName: "passes"))
+    var refineBudget = "1x"
+
+    /// Multiply-adds below which `--refine-budget` never bounds the search: about 40 streaming passes of
+    /// SmolLM2-135M, under one of a 7B model.
+    static let refineFloor = 1e13
+    static let refineFloorDescription = "10¹³ multiply-adds (about 3 minutes on 2 cores)"
+
+    /// `--refine-budget` as passes.
+    var refinePasses: Double? {
+        let text = refineBudget.hasSuffix("x") ? String(refineBudget.dropLast()) : refineBudget
+        return Double(text).flatMap { $0 >= 0 && $0.isFinite ? $0 : nil }
+    }
+
+    /// The refinement's work budget in multiply-adds, for a model whose streaming pass does `pass` of them.
+    func refineWork(pass: Double) -> Double { max((refinePasses ?? 1) * pass, Self.refineFloor) }
 
     @Option(help: "Permutations the shapley criterion samples.")
     var shapleyPermutations = 16
@@ -43,6 +60,7 @@ struct ScoringOptions: ParsableArguments {
         guard shapleyPermutations >= 1 else { throw ValidationError("--shapley-permutations must be at least 1") }
         if let shapleyDepth, shapleyDepth < 1 { throw ValidationError("--shapley-depth must be at least 1") }
         if let refine, refine < 0 { throw ValidationError("--refine must be 0 or more evaluations") }
+        guard refinePasses != nil else { throw ValidationError("--refine-budget must be a number of passes ≥ 0, like 1x or 2.5") }
         guard lambda == "search" || (Double(lambda).map { $0 >= 0 } ?? false) else {
             throw ValidationError("--lambda must be a number ≥ 0 or 'search'")
         }

@@ -31,6 +31,12 @@ public struct CalibrationScores: Codable, Sendable {
     }
 }
 
+/// Hidden states kept from a scoring pass (see `BlockScorer.unpruned`).
+public final class UnprunedStates: @unchecked Sendable {
+    /// inputs[b]: the states entering block b, every calibration token.
+    public internal(set) var inputs: [[Float]]?
+}
+
 /// Scores blocks by streaming the calibration batch through the model one block at a time: embed once,
 /// then for each block dequantize only its weights, run every sequence through it, measure its input
 /// against its output, free the weights and keep the output as the next block's input. Peak memory is the
@@ -39,13 +45,18 @@ public struct CalibrationScores: Codable, Sendable {
 public struct BlockScorer {
     public let engine: Engine
     public let calibration: Calibration
+    /// The hidden states entering each block of the unpruned model, when `measure` was asked to keep them:
+    /// refinement's first evaluation starts from them at the first block it removes.
+    public let unpruned = UnprunedStates()
 
     public init(engine: Engine, calibration: Calibration) {
         self.engine = engine
         self.calibration = calibration
     }
 
-    public func measure(runLength: Int, leaveOneOut: Bool = false,
+    /// One streaming pass; `keepingInputs` keeps every block's input in `unpruned` (blocks × tokens × width
+    /// floats, which `leaveOneOut` keeps anyway).
+    public func measure(runLength: Int, leaveOneOut: Bool = false, keepingInputs: Bool = false,
                         progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws -> CalibrationScores {
         let blockCount = engine.blockCount
         let loadSteps = leaveOneOut ? blockCount * (blockCount + 1) / 2 : 0
@@ -63,7 +74,7 @@ public struct BlockScorer {
             measurements.append(.measure(block: block, input: input, output: states.values, rows: rows, width: width))
             attention.append(.measure(block: block, input: input, output: middle, rows: rows, width: width))
             feedForward.append(.measure(block: block, input: middle, output: states.values, rows: rows, width: width))
-            if leaveOneOut { inputs.append(input) }
+            if leaveOneOut || keepingInputs { inputs.append(input) }
             recent.append(input)
             if recent.count == runLength {
                 runAngular.append(BlockMeasurement.angularDistance(recent.removeFirst(), states.values,
@@ -73,6 +84,7 @@ public struct BlockScorer {
         }
         let baseline = try negativeLogLikelihood(of: states)
         progress?(blockCount + 1, total)
+        if keepingInputs { unpruned.inputs = inputs }
 
         var leaveOneOutNLL: [Double]?
         if leaveOneOut {

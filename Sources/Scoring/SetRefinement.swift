@@ -6,15 +6,22 @@ import Engine
 /// Per-block scores are measured on the unpruned model, so they cannot see how removals interact; among
 /// blocks whose scores are nearly tied, which ones go together decides the pruned model's quality. The pool
 /// keeps the search to the blocks the criterion already considers removable.
+///
+/// The search stops at whichever comes first: `budget` evaluations, or evaluations whose work (`PassCost`)
+/// would exceed `work` multiply-adds. The start set's evaluation runs from its first removed block on the
+/// unpruned hidden states the scoring pass kept (`BlockScorer.unpruned`), and always runs.
 public struct SetRefinement: Sendable {
     /// Pool size beyond the removal count: the `count + extra` least important blocks may be swapped in.
     public let extra: Int?
     /// Most calibration-NLL evaluations the search may spend.
     public let budget: Int
+    /// Most multiply-adds the search may spend (see `PassCost`); nil for no limit but `budget`.
+    public let work: Double?
 
-    public init(extra: Int? = nil, budget: Int) {
+    public init(extra: Int? = nil, budget: Int, work: Double? = nil) {
         self.extra = extra
         self.budget = budget
+        self.work = work
     }
 
     public struct Result: Codable, Sendable {
@@ -24,6 +31,8 @@ public struct SetRefinement: Sendable {
         public let startNLL: Double
         public let calibrationNLL: Double
         public let evaluations: Int
+        /// The search's work in streaming passes over the calibration tokens.
+        public let passes: Double
     }
 
     /// `selection` with its set refined; selections without per-block importance are returned as they are.
@@ -43,7 +52,7 @@ public struct SetRefinement: Sendable {
         let pool = Set(byImportance.prefix(count + (extra ?? count))).union(start)
         let evaluator = try PrefixEvaluator(scorer: scorer, space: space)
         var current = Set(start)
-        var currentNLL = try evaluator.evaluate(removing: current, from: 0)
+        var currentNLL = try evaluator.evaluate(removing: current, from: evaluator.firstDifference(from: current))
         evaluator.acceptLast()
         let startNLL = currentNLL
         var measured: Set<Set<Int>> = [current]
@@ -58,6 +67,9 @@ public struct SetRefinement: Sendable {
                     candidate.remove(out)
                     candidate.insert(into)
                     guard measured.insert(candidate).inserted else { continue }
+                    if let work, evaluator.work + evaluator.cost(removing: candidate, from: min(out, into)) > work {
+                        break improving
+                    }
                     let nll = try evaluator.evaluate(removing: candidate, from: min(out, into))
                     evaluations += 1
                     progress?(evaluations, budget)
@@ -72,16 +84,20 @@ public struct SetRefinement: Sendable {
             break
         }
         return Result(start: start.sorted(), removed: current.sorted(), startNLL: startNLL, calibrationNLL: currentNLL,
-                      evaluations: evaluations)
+                      evaluations: evaluations, passes: evaluator.work / evaluator.passCost.pass)
     }
 }
 
 /// Calibration NLL of pruned models that differ from an accepted one only from some block on: keeps the
 /// hidden states entering every block under the accepted set, so an evaluation reruns only the blocks from
-/// the first difference on. Indices are blocks whose `space.part` is removed.
+/// the first difference on. Indices are blocks whose `space.part` is removed. Before any set is accepted, the
+/// accepted states are the unpruned model's when the scoring pass kept them (`BlockScorer.unpruned`).
 final class PrefixEvaluator {
     let scorer: BlockScorer
     let space: RemovalSpace
+    let passCost: PassCost
+    /// Multiply-adds of every evaluation so far.
+    private(set) var work = 0.0
     /// accepted[b]: the hidden states entering block b (after every kept block before it) under the accepted set.
     private var accepted: [[Float]] = []
     /// The same for the last set evaluated, from block `candidateStart` on.
@@ -92,11 +108,27 @@ final class PrefixEvaluator {
     init(scorer: BlockScorer, space: RemovalSpace = .blocks) throws {
         self.scorer = scorer
         self.space = space
+        passCost = PassCost(model: scorer.engine.model, calibration: scorer.calibration)
         embedded = try scorer.engine.embed(scorer.calibration.sequences)
+        if let unpruned = scorer.unpruned.inputs, unpruned.count == scorer.engine.blockCount { accepted = unpruned }
+    }
+
+    /// The first block where `removed` (with `space.fixed`) differs from the accepted set: for the first
+    /// evaluation, the unpruned model's when its states are kept, else block 0.
+    func firstDifference(from removed: Set<Int>) -> Int {
+        guard !accepted.isEmpty else { return 0 }
+        let blocks = scorer.engine.blockCount
+        return (0 ..< blocks).first { !space.skipped(by: $0, removing: removed).isEmpty } ?? blocks - 1
+    }
+
+    /// The work of `evaluate(removing:from:)`.
+    func cost(removing removed: Set<Int>, from first: Int) -> Double {
+        passCost.evaluation(from: accepted.isEmpty ? 0 : first) { space.skipped(by: $0, removing: removed) }
     }
 
     /// NLL with the `removed` blocks gone; the set must match the accepted one before block `first`.
     func evaluate(removing removed: Set<Int>, from first: Int) throws -> Double {
+        work += cost(removing: removed, from: first)
         let start = accepted.isEmpty ? 0 : first
         var states = embedded
         if start > 0 { states.values = accepted[start] }

@@ -184,6 +184,32 @@ struct SetRefinementTests {
         let startFresh = try scorer.negativeLogLikelihood(keeping: Array(0 ..< blockCount - 2))
         #expect(abs(result.startNLL - startFresh) < 1e-9)
     }
+
+    /// Seeded with the unpruned states of the scoring pass, the start set's evaluation skips the blocks before
+    /// its first removed one and gives the same NLL as a fresh pass; the work counted is exactly the blocks
+    /// and head it ran, and a work budget stops the search before an evaluation that would exceed it.
+    @Test func seededStartAndWorkBudget() throws {
+        let scorer = try Self.scorer()
+        let blockCount = scorer.engine.blockCount
+        _ = try scorer.measure(runLength: 1, keepingInputs: true)
+        try #require(scorer.unpruned.inputs?.count == blockCount)
+        let importance = (0 ..< blockCount).map { Double(blockCount - $0) }
+        let start = [blockCount - 1]
+        let cost = PassCost(model: scorer.engine.model, calibration: scorer.calibration)
+        let startWork = cost.evaluation(from: blockCount - 1) { $0 == blockCount - 1 ? [.attention, .feedForward] : [] }
+        let onlyStart = try SetRefinement(extra: blockCount, budget: 50, work: startWork)
+            .run(start: start, importance: importance, scorer: scorer, protected: [0])
+        let fresh = try scorer.negativeLogLikelihood(keeping: Array(0 ..< blockCount - 1))
+        #expect(abs(onlyStart.startNLL - fresh) < 1e-9)
+        #expect(onlyStart.evaluations == 1 && onlyStart.removed == start)
+        #expect(abs(onlyStart.passes - startWork / cost.pass) < 1e-12)
+        // The head alone is less than a pass; a pass is every block plus the head.
+        #expect(startWork < cost.pass && cost.evaluation(from: 0) { _ in [] } == cost.pass)
+
+        let unbounded = try SetRefinement(extra: blockCount, budget: 50)
+            .run(start: start, importance: importance, scorer: scorer, protected: [0])
+        #expect(unbounded.evaluations > 1 && unbounded.passes > onlyStart.passes)
+    }
 }
 
 /// The engine on TestModels/tiny-llama.gguf, the model the scoring goldens were made with.
