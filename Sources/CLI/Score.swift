@@ -97,16 +97,22 @@ struct ScoringRun {
         let blockCount = engine.blockCount
         let protected = try options.protectedBlocks(blockCount: blockCount, file: path)
         let removeCount = amount?.given == true ? try amount?.blocks(of: blockCount, protected: protected, file: path) : nil
-        let calibration = try options.calibration(engine: engine, tokenizer: tokenizer, model: path)
-        let scorer = BlockScorer(engine: engine, calibration: calibration)
-        let progress = ProgressLine(label: "scoring \(calibration.tokenCount) calibration tokens", counting: .steps)
-        let scores = try ModelFiles.naming(path) {
-            try scorer.measure(runLength: removeCount ?? 1, leaveOneOut: criteria.contains(.loo),
-                               keepingInputs: removeCount != nil && options.refineEvaluations(removing: removeCount!) > 0) {
-                progress.update(done: $0, total: $1)
+        let keepingInputs = removeCount.map { options.refineEvaluations(removing: $0) > 0 } ?? false
+        let scorer: BlockScorer, scores: CalibrationScores
+        if options.calib.isEmpty && !criteria.contains(.loo) {
+            (scorer, scores) = try options.selfCalibratedScores(engine: engine, tokenizer: tokenizer, model: path,
+                                                                runLength: removeCount ?? 1, keepingInputs: keepingInputs)
+        } else {
+            scorer = BlockScorer(engine: engine, calibration: try options.calibration(engine: engine, tokenizer: tokenizer, model: path))
+            let progress = ProgressLine(label: "scoring \(scorer.calibration.tokenCount) calibration tokens", counting: .steps)
+            scores = try ModelFiles.naming(path) {
+                try scorer.measure(runLength: removeCount ?? 1, leaveOneOut: criteria.contains(.loo), keepingInputs: keepingInputs) {
+                    progress.update(done: $0, total: $1)
+                }
             }
+            progress.finish()
         }
-        progress.finish()
+        let calibration = scorer.calibration
         var lambda = options.fixedLambda ?? SimDiff.defaultLambda
         if options.fixedLambda == nil, let removeCount, criteria.contains(.simdiff) {
             let search = try ModelFiles.naming(path) {

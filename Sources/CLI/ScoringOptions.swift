@@ -102,6 +102,18 @@ struct ScoringOptions: ParsableArguments {
         return blocks
     }
 
+    /// Self-calibration and the scoring pass in one run (`BlockScorer.selfCalibrated`).
+    func selfCalibratedScores(engine: Engine, tokenizer: any Tokenizer, model: String, runLength: Int,
+                              keepingInputs: Bool) throws -> (scorer: BlockScorer, scores: CalibrationScores) {
+        try checkMemory(engine: engine, model: model)
+        let progress = ProgressLine(label: "self-calibration and scoring: sampling \(samples)×\(seqLen) tokens", counting: .steps)
+        defer { progress.finish() }
+        return try ModelFiles.naming(model) {
+            try BlockScorer.selfCalibrated(engine: engine, tokenizer: tokenizer, count: samples, length: seqLen,
+                                           runLength: runLength, keepingInputs: keepingInputs) { progress.update(done: $0, total: $1) }
+        }
+    }
+
     /// Calibration sequences from the texts given, or sampled from the model itself.
     func calibration(engine: Engine, tokenizer: any Tokenizer, model: String) throws -> Calibration {
         try checkMemory(engine: engine, model: model)

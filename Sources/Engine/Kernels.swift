@@ -2,7 +2,7 @@ import CKernels
 import Foundation
 
 /// The element-wise and row-wise pieces of the forward pass. Matrix products live in `BLAS`.
-enum Kernels {
+public enum Kernels {
     /// Read once: asking each time reads cgroup files, a measurable cost on small kernels.
     static let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
@@ -124,7 +124,7 @@ enum Kernels {
     }
 
     /// log Σ exp(row).
-    static func logSumExp(_ row: UnsafePointer<Float>, count: Int) -> Double {
+    public static func logSumExp(_ row: UnsafePointer<Float>, count: Int) -> Double {
         var maximum = -Float.infinity
         for i in 0 ..< count { maximum = max(maximum, row[i]) }
         var sum: Double = 0

@@ -62,24 +62,15 @@ public struct BlockScorer {
         let loadSteps = leaveOneOut ? blockCount * (blockCount + 1) / 2 : 0
         let total = blockCount + 1 + loadSteps
         var states = try engine.embed(calibration.sequences)
-        var recent: [[Float]] = [] // the inputs of the last runLength blocks
+        let sums = MeasurementSums(blockCount: blockCount, runLength: runLength)
         var inputs: [[Float]] = []
-        var measurements: [BlockMeasurement] = [], attention: [BlockMeasurement] = [], feedForward: [BlockMeasurement] = []
-        var runAngular: [Double] = []
         for block in 0 ..< blockCount {
             let input = states.values
             var middle: [Float] = []
             try engine.runBlock(block, on: &states) { middle = Array($0) }
-            let (rows, width) = (states.tokenCount, states.width)
-            measurements.append(.measure(block: block, input: input, output: states.values, rows: rows, width: width))
-            attention.append(.measure(block: block, input: input, output: middle, rows: rows, width: width))
-            feedForward.append(.measure(block: block, input: middle, output: states.values, rows: rows, width: width))
+            sums.add(block: block, input: input, middle: middle, output: states.values, rows: states.tokenCount,
+                     width: states.width)
             if leaveOneOut || keepingInputs { inputs.append(input) }
-            recent.append(input)
-            if recent.count == runLength {
-                runAngular.append(BlockMeasurement.angularDistance(recent.removeFirst(), states.values,
-                                                                   rows: states.tokenCount, width: states.width))
-            }
             progress?(block + 1, total)
         }
         let baseline = try negativeLogLikelihood(of: states)
@@ -102,9 +93,7 @@ public struct BlockScorer {
                 return try negativeLogLikelihood(of: pruned)
             }
         }
-        return CalibrationScores(blocks: measurements, runAngular: runAngular, runLength: runLength, baselineNLL: baseline,
-                                 leaveOneOutNLL: leaveOneOutNLL, tokens: calibration.tokenCount, attention: attention,
-                                 feedForward: feedForward)
+        return sums.scores(baselineNLL: baseline, leaveOneOutNLL: leaveOneOutNLL, tokens: calibration.tokenCount)
     }
 
     /// SLEB-style greedy removal: repeatedly remove the block whose removal raises the calibration NLL least,

@@ -53,7 +53,7 @@ public struct Calibration: Sendable {
         return Calibration(sequences: sequences, source: "self-generated (\(count)×\(length) tokens)")
     }
 
-    private static func sample(_ logits: UnsafeBufferPointer<Float>, temperature: Float, topK: Int,
+    static func sample(_ logits: UnsafeBufferPointer<Float>, temperature: Float, topK: Int,
                                using generator: inout SplitMix64) -> Int {
         let candidates = topIndices(logits, count: topK)
         let top = logits[candidates[0]]

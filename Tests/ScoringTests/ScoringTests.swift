@@ -113,6 +113,36 @@ struct BlockStreamingTests {
         let b = try Calibration.selfGenerated(engine: engine, tokenizer: tokenizer, count: 2, length: 12)
         #expect(a.sequences == b.sequences && a.sequences.allSatisfy { $0.count == 12 })
     }
+
+    /// Scoring while sampling samples the same tokens as self-calibration, and measures what a streaming pass
+    /// over them measures: the same block, branch and run metrics, NLL and kept inputs, up to the rounding of
+    /// one position at a time through the cache against every position at once.
+    @Test func scoringWhileSamplingEqualsSamplingThenAPass() throws {
+        let engine = try tinyLlama()
+        let tokenizer = try Tokenizers.make(from: engine.model.metadata)
+        let fused = try BlockScorer.selfCalibrated(engine: engine, tokenizer: tokenizer, count: 3, length: 16, runLength: 2,
+                                                   keepingInputs: true)
+        let calibration = try Calibration.selfGenerated(engine: engine, tokenizer: tokenizer, count: 3, length: 16)
+        #expect(fused.scorer.calibration.sequences == calibration.sequences)
+        let pass = BlockScorer(engine: engine, calibration: calibration)
+        let scores = try pass.measure(runLength: 2, keepingInputs: true)
+        func close(_ a: Double, _ b: Double) -> Bool { abs(a - b) <= 1e-5 * max(1, abs(b)) }
+        for (ours, theirs) in zip(fused.scores.blocks + fused.scores.attention + fused.scores.feedForward,
+                                  scores.blocks + scores.attention + scores.feedForward) {
+            #expect(close(ours.cosine, theirs.cosine) && close(ours.angular, theirs.angular), "block \(ours.block)")
+            #expect(close(ours.mssd, theirs.mssd) && close(ours.masd, theirs.masd), "block \(ours.block)")
+        }
+        #expect(fused.scores.runAngular.count == scores.runAngular.count)
+        for (ours, theirs) in zip(fused.scores.runAngular, scores.runAngular) { #expect(close(ours, theirs)) }
+        #expect(close(fused.scores.baselineNLL, scores.baselineNLL), "\(fused.scores.baselineNLL) vs \(scores.baselineNLL)")
+        #expect(fused.scores.tokens == scores.tokens)
+        let kept = try #require(fused.scorer.unpruned.inputs), reference = try #require(pass.unpruned.inputs)
+        #expect(kept.count == reference.count)
+        for (ours, theirs) in zip(kept, reference) {
+            #expect(ours.count == theirs.count)
+            #expect(zip(ours, theirs).allSatisfy { abs($0 - $1) <= 1e-4 * max(1, abs($1)) })
+        }
+    }
 }
 
 /// The streaming scorer against block metrics from an independent float64 numpy forward
