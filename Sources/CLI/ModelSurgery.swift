@@ -51,7 +51,9 @@ private func removeOutputsOnInterrupt() -> [DispatchSourceSignal] {
         source.setEventHandler { @Sendable in
             PendingOutputs.removeAll()
             FileHandle.standardError.write(Data("\ninterrupted: no output written\n".utf8))
-            Foundation.exit(128 + number)
+            // _exit, not exit: exit runs the libraries' destructors (OpenBLAS frees its buffers) while other threads
+            // are still inside them, which crashed an interrupted scoring run.
+            _exit(128 + number)
         }
         source.resume()
         return source

@@ -24,9 +24,9 @@ extension Engine {
         let queryWidth = layer.headCount * headSize, keyWidth = layer.kvHeadCount * headSize
         let valueWidth = layer.kvHeadCount * config.valueHeadSize
         Kernels.rmsNorm(x, weight: weights.attentionNorm!, into: &buffers.normed, rows: rows, width: width, epsilon: config.rmsEpsilon)
-        BLAS.multiplyTransposed(buffers.normed, weights.query!, into: &buffers.query, m: rows, n: queryWidth, k: width)
-        BLAS.multiplyTransposed(buffers.normed, weights.key!, into: &buffers.key, m: rows, n: keyWidth, k: width)
-        BLAS.multiplyTransposed(buffers.normed, weights.value!, into: &buffers.value, m: rows, n: valueWidth, k: width)
+        weights.query!.multiply(buffers.normed, into: &buffers.query, m: rows, n: queryWidth, k: width)
+        weights.key!.multiply(buffers.normed, into: &buffers.key, m: rows, n: keyWidth, k: width)
+        weights.value!.multiply(buffers.normed, into: &buffers.value, m: rows, n: valueWidth, k: width)
         if let bias = weights.queryBias { Kernels.addBias(&buffers.query, bias, rows: rows, width: queryWidth) }
         if let bias = weights.keyBias { Kernels.addBias(&buffers.key, bias, rows: rows, width: keyWidth) }
         if let bias = weights.valueBias { Kernels.addBias(&buffers.value, bias, rows: rows, width: valueWidth) }
@@ -62,14 +62,14 @@ extension Engine {
     }
 
     /// x += norm(input · weightᵀ + bias), or without a post-norm and bias x += input · weightᵀ inside the GEMM (beta 1).
-    func addProjection(of input: [Float], through weight: [Float], inputWidth: Int, bias: [Float]?, postNorm: [Float]?,
+    func addProjection(of input: [Float], through weight: WeightMatrix, inputWidth: Int, bias: [Float]?, postNorm: [Float]?,
                        to x: UnsafeMutablePointer<Float>, rows: Int, projected: inout [Float]) {
         let width = config.hiddenSize
         guard postNorm != nil || bias != nil else {
-            BLAS.multiplyTransposed(input, weight, into: x, m: rows, n: width, k: inputWidth, beta: 1)
+            weight.multiply(input, into: x, m: rows, n: width, k: inputWidth, beta: 1)
             return
         }
-        BLAS.multiplyTransposed(input, weight, into: &projected, m: rows, n: width, k: inputWidth)
+        weight.multiply(input, into: &projected, m: rows, n: width, k: inputWidth)
         if let bias { Kernels.addBias(&projected, bias, rows: rows, width: width) }
         if let postNorm { Kernels.rmsNormInPlace(&projected, weight: postNorm, rows: rows, width: width, epsilon: config.rmsEpsilon) }
         Kernels.add(x, projected, count: rows * width)

@@ -30,8 +30,17 @@ enum BLAS {
                         alpha, a + range.lowerBound * lda, Int32(lda), b, Int32(ldb), beta, c + range.lowerBound * ldc,
                         Int32(ldc))
         }
-        if !splitting || m * n * k < 1 << 22 || m < 8 {
+        // Few rows (generation: one token of each sequence) are split by columns: each worker packs only its
+        // share of B, where a split by rows would have every worker pack all of it.
+        func columns(_ range: Range<Int>) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(range.count), Int32(k),
+                        alpha, a, Int32(lda), b + range.lowerBound * ldb, Int32(ldb), beta, c + range.lowerBound,
+                        Int32(ldc))
+        }
+        if !splitting || m * n * k < 1 << 22 {
             rows(0 ..< m)
+        } else if m < 64 {
+            Kernels.parallel(n, minimumChunk: 64, columns)
         } else {
             Kernels.parallel(m, minimumChunk: 4, rows)
         }

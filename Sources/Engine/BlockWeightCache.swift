@@ -7,10 +7,17 @@ final class BlockWeightCache {
     private var keptBytes = 0
     private var spare: [[Float]] = []
 
-    /// Block `index`'s weights: kept ones, or `load`ed into the spare arrays (and kept if they fit).
-    func weights(of index: Int, load: (inout [[Float]]) throws -> BlockWeights) rethrows -> BlockWeights {
+    /// Block `index`'s weights: kept ones, or `load`ed into the spare arrays (and kept if they fit). With
+    /// `encodedUnlessKept`, a block whose `decodedBytes` would not fit is loaded with its matrices encoded
+    /// (`load`'s flag) and not kept.
+    func weights(of index: Int, encodedUnlessKept: Bool = false, decodedBytes: Int = 0,
+                 load: (inout [[Float]], _ encoded: Bool) throws -> BlockWeights) rethrows -> BlockWeights {
         if let weights = kept[index] { return weights }
-        let weights = try load(&spare)
+        if encodedUnlessKept && keptBytes + decodedBytes > budget {
+            var none: [[Float]] = []
+            return try load(&none, true)
+        }
+        let weights = try load(&spare, false)
         if keptBytes + weights.byteCount <= budget {
             kept[index] = weights
             keptBytes += weights.byteCount
@@ -20,7 +27,7 @@ final class BlockWeightCache {
 
     /// Hands a streamed block's arrays to the next block.
     func finished(with weights: BlockWeights, of index: Int) {
-        if kept[index] == nil { spare = weights.arrays }
+        if kept[index] == nil && !weights.encodedMatrices { spare = weights.arrays }
     }
 
     /// Runs `body` with blocks kept up to `bytes`, and frees them after.

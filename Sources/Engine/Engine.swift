@@ -29,6 +29,8 @@ public final class Engine: @unchecked Sendable {
     }
 
     public var blockCount: Int { model.blocks.count }
+    /// Below this many rows, a block not kept decoded runs on its encoded matrices (`WeightMatrix`).
+    static let encodedRowLimit = 64
     /// The epsilon of the model's RMS norms.
     public var rmsEpsilon: Float { config.rmsEpsilon }
 
@@ -79,8 +81,10 @@ public final class Engine: @unchecked Sendable {
             states.values.withUnsafeBufferPointer { afterAttention?($0) }
             return
         }
-        let block = try weights.weights(of: index) { spare in
-            try BlockWeights(block: model.blocks[index], index: index, config: config, reusing: &spare)
+        // Few rows (generation) multiply through encoded matrices unless the decoded block is kept for reuse.
+        let block = try weights.weights(of: index, encodedUnlessKept: states.tokenCount < Self.encodedRowLimit,
+                                        decodedBytes: model.blocks[index].parameterCount * MemoryLayout<Float>.size) { spare, encoded in
+            try BlockWeights(block: model.blocks[index], index: index, config: config, encoded: encoded, reusing: &spare)
         }
         defer { weights.finished(with: block, of: index) }
         let pass = BlockPass(rows: states.tokenCount, sequenceCount: states.sequenceCount,

@@ -6,8 +6,8 @@ extension Engine {
         let rows = pass.rows, width = config.hiddenSize, hidden = weights.feedForwardSize
         Kernels.rmsNorm(x, weight: weights.feedForwardNorm!, into: &buffers.normed, rows: rows, width: width,
                         epsilon: config.rmsEpsilon)
-        BLAS.multiplyTransposed(buffers.normed, weights.gate!, into: &buffers.gate, m: rows, n: hidden, k: width)
-        BLAS.multiplyTransposed(buffers.normed, weights.up!, into: &buffers.up, m: rows, n: hidden, k: width)
+        weights.gate!.multiply(buffers.normed, into: &buffers.gate, m: rows, n: hidden, k: width)
+        weights.up!.multiply(buffers.normed, into: &buffers.up, m: rows, n: hidden, k: width)
         if let bias = weights.gateBias { Kernels.addBias(&buffers.gate, bias, rows: rows, width: hidden) }
         if let bias = weights.upBias { Kernels.addBias(&buffers.up, bias, rows: rows, width: hidden) }
         Kernels.gatedActivation(&buffers.gate, buffers.up, count: rows * hidden, gelu: config.architecture.geluActivation)

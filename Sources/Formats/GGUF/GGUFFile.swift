@@ -114,7 +114,8 @@ public struct GGUFFile {
         dataStart = Self.padded(cursor.offset, to: alignment)
         for tensor in tensors {
             let start = dataStart + tensor.relativeOffset
-            guard tensor.byteCount <= file.size - min(start, file.size) else {
+            // An empty tensor may sit at the end of the file, not past it.
+            guard start <= file.size, tensor.byteCount <= file.size - start else {
                 throw FormatError.tensorOutsideFile(file: path, tensor: tensor.name, start: UInt64(start),
                                                     byteCount: tensor.byteCount, fileSize: file.size)
             }

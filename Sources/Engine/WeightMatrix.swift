@@ -1,0 +1,51 @@
+import Graph
+import Tensors
+
+/// A block's weight matrix of n rows of k (ggml's layout: one output per row), either decoded to Float once, or
+/// left encoded in the model file and decoded a panel of rows at a time inside the product. Products with few
+/// input rows (generation: one token of each sequence per step) use the encoded form: decoding a whole 7B block
+/// wrote 800 MB of Float to memory that the product then read back, once per token; a panel stays in cache.
+enum WeightMatrix {
+    case decoded([Float])
+    /// Only for tensors in llama.cpp's layout (no rows to permute), of whole blocks per row.
+    case encoded(Tensor)
+
+    var count: Int {
+        switch self {
+        case .decoded(let values): values.count
+        case .encoded(let tensor): tensor.elementCount
+        }
+    }
+
+    var decoded: [Float]? {
+        if case .decoded(let values) = self { return values }
+        return nil
+    }
+
+    /// Panel rows: about 128 K floats (512 KB, within a core's L2), at least 8 rows.
+    static func panelRows(rowLength k: Int) -> Int { max(8, (128 << 10) / max(k, 1)) }
+
+    /// C[m×n] = A[m×k] · Wᵀ (+ beta · C).
+    func multiply(_ a: UnsafePointer<Float>, into c: UnsafeMutablePointer<Float>, m: Int, n: Int, k: Int, beta: Float = 0) {
+        switch self {
+        case .decoded(let values):
+            BLAS.multiplyTransposed(a, values, into: c, m: m, n: n, k: k, beta: beta)
+        case .encoded(let tensor):
+            let type = tensor.type, panel = Self.panelRows(rowLength: k)
+            let rowBytes = tensor.data.buffer.count / max(n, 1)
+            nonisolated(unsafe) let source = tensor.data.buffer.baseAddress!
+            // Each worker decodes and multiplies its own panels of output columns.
+            Kernels.parallel(n, minimumChunk: panel) { columns in
+                var buffer = [Float](repeating: 0, count: panel * k)
+                buffer.withUnsafeMutableBufferPointer { decoded in
+                    for first in stride(from: columns.lowerBound, to: columns.upperBound, by: panel) {
+                        let rows = min(panel, columns.upperBound - first)
+                        Dequantizer.decode(type, from: source + first * rowBytes, count: rows * k, into: decoded.baseAddress!)
+                        BLAS.multiplyTransposed(a, decoded.baseAddress!, into: c + first, m: m, n: rows, k: k, ldc: n,
+                                                beta: beta, splitting: false)
+                    }
+                }
+            }
+        }
+    }
+}
