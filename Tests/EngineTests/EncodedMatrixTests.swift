@@ -1,0 +1,42 @@
+import Foundation
+import Graph
+import Testing
+@testable import Engine
+@testable import Formats
+import TestSupport
+
+/// Few-row products run on weight matrices left encoded (`WeightMatrix.encoded`, decoded a panel of rows at a
+/// time); they must give what the decoded matrices give. tiny-llama mixes Q4_0, Q4_K, Q8_0, F16, BF16 and F32.
+struct EncodedMatrixTests {
+    @Test func fewRowsThroughEncodedMatricesEqualTheDecodedBlocks() throws {
+        let engine = try Engine(model: GGUF.readModel(at: EngineGolden.modelFile("tiny-llama")))
+        let tokens = EngineGolden.firstPromptTokens("tiny-llama")
+        let sequences = [Array(tokens.prefix(5)), Array(tokens.suffix(5))] // 10 rows: below encodedRowLimit
+        try #require(10 < Engine.encodedRowLimit)
+        func forward() throws -> [Float] {
+            var states = try engine.embed(sequences)
+            for block in 0 ..< engine.blockCount { try engine.runBlock(block, on: &states) }
+            return states.values
+        }
+        let encoded = try forward() // nothing kept: every block runs on its encoded matrices
+        let decoded = try engine.keepingWeights(upTo: 1 << 30) { try forward() } // every block fits: decoded and kept
+        #expect(encoded.count == decoded.count)
+        let worst = zip(encoded, decoded).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? 0
+        #expect(worst < 1e-5, "largest relative difference \(worst)")
+    }
+
+    /// A panel boundary inside the rows of a matrix, and a product added to what C holds (beta 1).
+    @Test func panelsCoverEveryRowAndAddWithBeta() throws {
+        let (m, n, k) = (3, WeightMatrix.panelRows(rowLength: 32) * 2 + 5, 32)
+        let weights = (0 ..< n * k).map { Float(($0 * 7) % 11) - 5 }
+        let bytes = weights.withUnsafeBytes { Array($0) }
+        let file = MappedFile(name: "weights", contents: bytes)
+        let tensor = Tensor(name: "w", shape: [k, n], type: .f32, data: TensorBytes(file: file, offset: 0, count: bytes.count),
+                            ordinal: 0)
+        let a = (0 ..< m * k).map { Float($0 % 5) - 2 }
+        var viaPanels = [Float](repeating: 1, count: m * n), direct = viaPanels
+        WeightMatrix.encoded(tensor).multiply(a, into: &viaPanels, m: m, n: n, k: k, beta: 1)
+        WeightMatrix.decoded(weights).multiply(a, into: &direct, m: m, n: n, k: k, beta: 1)
+        #expect(viaPanels == direct)
+    }
+}
