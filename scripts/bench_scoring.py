@@ -48,13 +48,23 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench-out"
 SMOLLM2 = ROOT / "models/SmolLM2-135M-Instruct.Q4_1.gguf"
 HELD_OUT = ROOT / "data/held-out.txt"
-SYNTHETIC = OUT / "synthetic-7b-q4_0.gguf"
+SYNTHETIC = OUT / "synthetic-7b-q4_0.gguf"  # the 7B shape's file (use_shape)
 MB, MIB, GB = 1e6, 1 << 20, 1e9
 RSS_LIMIT_GB = 20.0
 
-# The synthetic model's shape (Llama-2-7B-like, with grouped-query attention and SmolLM2's vocabulary).
-EMBED, BLOCKS, HEADS, KV_HEADS, FFN, VOCAB = 4096, 32, 32, 8, 11008, 49152
+# The synthetic models' shapes (Llama-2-7B-like with grouped-query attention, Llama-2-13B), SmolLM2's vocabulary.
+SHAPES = {"7b": (4096, 32, 32, 8, 11008), "13b": (5120, 40, 40, 40, 13824)}
+VOCAB = 49152
+EMBED, BLOCKS, HEADS, KV_HEADS, FFN = SHAPES["7b"]
 HEAD_DIM = EMBED // HEADS
+
+
+def use_shape(name: str) -> Path:
+    """Makes `name` the shape the generator writes; returns its file."""
+    global EMBED, BLOCKS, HEADS, KV_HEADS, FFN, HEAD_DIM
+    EMBED, BLOCKS, HEADS, KV_HEADS, FFN = SHAPES[name]
+    HEAD_DIM = EMBED // HEADS
+    return OUT / f"synthetic-{name}-q4_0.gguf"
 
 
 def synthetic_tensors() -> dict[str, tuple[str, tuple[int, ...]]]:
@@ -118,7 +128,7 @@ def generate(path: Path) -> None:
           f"{len(tokenizer)} tokenizer.* keys copied from {SMOLLM2.name}", flush=True)
     temporary = path.with_suffix(".tmp")
     writer = gguf.GGUFWriter(temporary, "llama")
-    writer.add_name("synthetic 7B-shaped llama (random Q4_0 weights)")
+    writer.add_name(f"synthetic {path.stem.split('-')[1].upper()}-shaped llama (random Q4_0 weights)")
     writer.add_context_length(4096)
     writer.add_embedding_length(EMBED)
     writer.add_block_count(BLOCKS)
@@ -199,6 +209,69 @@ def run_score(binary: Path, model: Path, calib: Path, samples: int, extra: list[
             "command": " ".join(command)}
 
 
+def phase_times(log: Path) -> list[tuple[str, float]]:
+    """The phases a progress log reports done ("LABEL: done in 3m05s"), with their seconds."""
+    phases = []
+    for line in log.read_text().splitlines():
+        label, _, duration = line.rpartition(": done in ")
+        if not label:
+            continue
+        seconds, number = 0.0, ""
+        for char in duration:
+            if char.isdigit():
+                number += char
+            else:
+                seconds += int(number or 0) * {"h": 3600, "m": 60, "s": 1}[char]
+                number = ""
+        phases.append((label, seconds))
+    return phases
+
+
+def default_prune(binary: Path, model: Path, pass_seconds: float) -> dict:
+    """The headline command as a user types it, `prune MODEL OUT --ratio 0.25` (self-calibration, the default
+    refinement), on the 7B-shaped model: each phase in seconds and in streaming passes (the `score --calib` pass
+    just measured on the same tokens), the whole wall time and peak RSS."""
+    output = OUT / "synthetic-7b-pruned.gguf"
+    output.unlink(missing_ok=True)
+    log = OUT / "prune-synthetic.log"
+    command = [str(binary), "prune", str(model), str(output), "--ratio", "0.25"]
+    before = load()
+    with open(log, "w") as stderr:
+        started = time.perf_counter()
+        child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"failed: {' '.join(command)}\n{log.read_text()[-2000:]}")
+    output.unlink(missing_ok=True)
+    print(f"\ndefault prune of the 7B-shaped model ({' '.join(command[1:2] + ['MODEL', 'OUT'] + command[4:])}), "
+          f"load {before} → {load()}; one streaming pass (score --calib, 2048 tokens) took {pass_seconds:.0f} s:")
+    phases = phase_times(log)
+    for label, seconds in phases:
+        print(f"  {label:<62} {seconds:7.0f} s  {seconds / pass_seconds:5.2f} passes")
+    rest = wall - sum(seconds for _, seconds in phases)
+    print(f"  {'everything else (reading, tokenizer, choosing, phases under 1 s)':<62} {rest:7.0f} s  {rest / pass_seconds:5.2f} passes")
+    print(f"  {'whole command':<62} {wall:7.0f} s  {wall / pass_seconds:5.2f} passes, peak RSS {usage.ru_maxrss * 1024 / GB:.2f} GB")
+    return {"target": "synthetic 7B Q4_0, default prune", "tokens": 2048, "wall": wall, "spread": "1 run",
+            "rss": usage.ru_maxrss * 1024, "load": f"{before} → {load()}", "runs": 1}
+
+
+def streaming_pass_13b(binary: Path, calib: Path, samples: int) -> dict:
+    """A 13B-shaped model's streaming pass (`score --calib --refine 0`) and peak RSS."""
+    path = use_shape("13b")
+    need = synthetic_bytes() + GB
+    use_shape("7b")
+    if not path.exists() and shutil.disk_usage(OUT).free < need:
+        sys.exit(f"the 13B-shaped model needs {need / GB:.1f} GB free, have {shutil.disk_usage(OUT).free / GB:.1f} GB (--skip-13b)")
+    subprocess.run([sys.executable, __file__, "--generate", str(path), "--shape", "13b"], check=True)
+    before = load()
+    run = run_score(binary, path, calib, samples, ["--criterion", "simdiff"], OUT / "score-synthetic-13b.log")
+    print(f"synthetic 13B-shaped ({path.stat().st_size / GB:.2f} GB file, {samples}×128 tokens): {run['wall']:.0f} s, "
+          f"peak RSS {run['rss'] / GB:.2f} GB, load {before} → {load()}")
+    return {"target": "synthetic 13B Q4_0, simdiff", "tokens": run["tokens"], "wall": run["wall"], "spread": "1 run",
+            "rss": run["rss"], "load": f"{before} → {load()}", "runs": 1}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--binary", type=Path, default=ROOT / ".build-sbench/release/modelsurgery")
@@ -208,9 +281,13 @@ def main() -> int:
     parser.add_argument("--skip-loo", action="store_true")
     parser.add_argument("--skip-synthetic", action="store_true")
     parser.add_argument("--synthetic-samples", type=int, default=16, help="sequences of 128 tokens (default 16)")
+    parser.add_argument("--skip-default-prune", action="store_true", help="skip the 7B default prune")
+    parser.add_argument("--skip-13b", action="store_true", help="skip the 13B-shaped streaming pass")
     parser.add_argument("--generate", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="7b", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.generate:
+        use_shape(args.shape)
         generate(args.generate.resolve())
         return 0
     if not args.binary.exists():
@@ -287,6 +364,12 @@ def main() -> int:
                     extra = (16 - samples) * 128 * EMBED * 4
                     print(f"  {samples} samples, not 16: 16×128 would add {extra / MB:.0f} MB per copy of the hidden "
                           f"states; even at 6 copies that is {(synth['rss'] + 6 * extra) / GB:.2f} GB")
+                passes = phase_times(OUT / "score-synthetic.log")
+                pass_seconds = next((t for label, t in passes if label.startswith("scoring ")), synth["wall"])
+                if not args.skip_default_prune:
+                    rows.append(default_prune(args.binary, SYNTHETIC, pass_seconds))
+                if not args.skip_13b:
+                    rows.append(streaming_pass_13b(args.binary, calib, samples))
 
     print(f"\n{'target':<30}{'tokens':>7}{'wall s':>9}{'range s':>13}{'tokens/s':>10}{'peak RSS MB':>13}  load avg (1/5/15 min) before → after")
     for row in rows:

@@ -10,8 +10,14 @@ struct Prune: ParsableCommand {
         abstract: "Remove decoder blocks, renumber the rest and write a smaller, valid model.",
         discussion: """
         Name the blocks (--layers, --keep; numbered from 0, lists like 3,5,20-23), or let scoring choose them \
-        (--ratio or --count, with --criterion and a calibration text, or self-calibration without one); the \
-        criterion's set is then refined by the pruned model's calibration NLL (--refine, 0 to skip).
+        (--ratio or --count, with --criterion and a calibration text, or self-calibration without one: the model \
+        samples its own calibration text and is scored while it samples); the criterion's set is then refined by \
+        the pruned model's calibration NLL (--refine, 0 to skip).
+
+        The default refinement makes at most 8 evaluations per block removed (--refine) and does at most one \
+        streaming pass of work (--refine-budget 1x) or \(ScoringOptions.refineFloorDescription), whichever is \
+        more: the whole search on models up to about 1B parameters, where a pass takes seconds; one more \
+        scoring pass on a 7B model. A default prune of a 7B model costs about two scoring passes in all.
 
         Sub-layers (GGUF, llama models): remove the least important attention or feed-forward sub-layers \
         (--attention-ratio/--attention-count, --ffn-ratio/--ffn-count) or named ones (--drop 'attn:3,7 ffn:12'), \

@@ -10,7 +10,8 @@ struct Score: ParsableCommand {
         Criteria: \(Criterion.allCases.map { "\($0.rawValue) (\($0.summary))" }.joined(separator: "; ")). \
         'all' means the criteria of the single streaming pass; loo, greedy and shapley rerun the model and are opt-in. \
         With --ratio or --count, each ranking criterion's set is refined by the pruned model's calibration NLL \
-        (--refine; 0 shows each criterion's own set, and is much faster).
+        (--refine; 0 shows each criterion's own set), with at most --refine-budget streaming passes of work or \
+        \(ScoringOptions.refineFloorDescription), whichever is more.
         """)
 
     @Argument(help: "The model: a GGUF file (for a split model, its first shard) or a Hugging Face folder.")
