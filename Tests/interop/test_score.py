@@ -118,3 +118,21 @@ def test_refine_zero_keeps_the_criterions_own_set(calib):
 def test_negative_refine_is_refused(tmp_path):
     result = run("prune", MODEL, tmp_path / "out.gguf", "--count", "1", "--refine", "-1")
     assert result.returncode != 0 and "--refine" in result.stderr
+
+
+@pytest.mark.parametrize("budget", ["-1", "x", "nan", "inf"])
+def test_bad_refine_budget_is_refused(tmp_path, budget):
+    result = run("prune", MODEL, tmp_path / "out.gguf", "--count", "1", "--refine-budget", budget)
+    assert result.returncode != 0 and "--refine-budget" in result.stderr
+    assert not (tmp_path / "out.gguf").exists()
+
+
+def test_refinement_reports_the_passes_it_spent(calib):
+    """A tiny model's whole search is far below the 10^13 multiply-add floor: --refine-budget 0 changes nothing,
+    and the passes reported are positive and bounded by the evaluations (each at most one pass)."""
+    args = ("score", MODEL, "--calib", calib, "--samples", "2", "--seq-len", "32", "--count", "2", "--criterion",
+            "simdiff", "--json")
+    default = json.loads(run_ok(*args).stdout)["selections"][0]["refinement"]
+    zero = json.loads(run_ok(*args, "--refine-budget", "0").stdout)["selections"][0]["refinement"]
+    assert default == zero
+    assert 0 < default["passes"] <= default["evaluations"]
