@@ -1,4 +1,5 @@
 import Foundation
+import Graph
 import Tensors
 
 extension Engine {
@@ -20,18 +21,25 @@ extension Engine {
     }
 
     /// The logits of the chosen rows, one row of the vocabulary after another.
+    /// Few rows (generation) multiply through the head as the file stores it (`WeightMatrix.encoded`).
     public func logits(of states: HiddenStates, rows: ArraySlice<Int>) throws -> [Float] {
-        let head = try outputHead(), norm = try outputNorm()
-        let width = config.hiddenSize, vocabulary = head.count / width
+        let norm = try outputNorm()
+        let width = config.hiddenSize, vocabulary = try vocabularySize()
         var selected = [Float](repeating: 0, count: rows.count * width)
         var logits = [Float](repeating: 0, count: rows.count * vocabulary)
         finalNorm(of: states, rows: rows, weight: norm, into: &selected)
-        BLAS.multiplyTransposed(selected, head, into: &logits, m: rows.count, n: vocabulary, k: width)
+        let head = rows.count < Self.encodedRowLimit ? WeightMatrix.encoded(try headTensor()) : .decoded(try outputHead())
+        head.multiply(selected, into: &logits, m: rows.count, n: vocabulary, k: width)
         return logits
     }
 
     /// Rows of the output head: the number of logits per token.
-    public func vocabularySize() throws -> Int { try outputHead().count / config.hiddenSize }
+    public func vocabularySize() throws -> Int { try headTensor().elementCount / config.hiddenSize }
+
+    /// The output projection's tensor: `output.weight`, or the embeddings it is tied to.
+    private func headTensor() throws -> Tensor {
+        try model.globalTensors.first { $0.name == "output.weight" } ?? globalTensor("token_embd.weight")
+    }
 
     /// −log p(targets[i] | rows[i]) for each chosen row. The logits are never stored whole (see `LogSumExpFolds`).
     public func negativeLogLikelihoods(of states: HiddenStates, rows: [Int], targets: [Int]) throws -> [Double] {
@@ -73,7 +81,7 @@ extension Engine {
     /// The output projection, tied to the embeddings when the model has no `output.weight`; kept once built.
     private func outputHead() throws -> [Float] {
         if let headWeights { return headWeights }
-        let tensor = try model.globalTensors.first { $0.name == "output.weight" } ?? globalTensor("token_embd.weight")
+        let tensor = try headTensor()
         let weights = try Dequantizer.floats(of: tensor, name: tensor.name)
         headWeights = weights
         return weights

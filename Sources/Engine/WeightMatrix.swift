@@ -1,3 +1,4 @@
+import CKernels
 import Graph
 import Tensors
 
@@ -22,8 +23,8 @@ enum WeightMatrix {
         return nil
     }
 
-    /// Panel rows: about 32 K floats (128 KB: decoded, packed and multiplied within a core's L2; 4× more was 1.6×
-    /// slower on a 7B-shaped model, 4× less the same), at least 8 rows.
+    /// Panel rows: about 32 K floats (128 KB: decoded and multiplied within a core's L2; 4× more was 1.6× slower
+    /// on a 7B-shaped model, 4× less the same), at least 8 rows.
     static func panelRows(rowLength k: Int) -> Int { max(8, (32 << 10) / max(k, 1)) }
 
     /// C[m×n] = A[m×k] · Wᵀ (+ beta · C).
@@ -42,8 +43,7 @@ enum WeightMatrix {
                     for first in stride(from: columns.lowerBound, to: columns.upperBound, by: panel) {
                         let rows = min(panel, columns.upperBound - first)
                         Dequantizer.decode(type, from: source + first * rowBytes, count: rows * k, into: decoded.baseAddress!)
-                        BLAS.multiplyTransposed(a, decoded.baseAddress!, into: c + first, m: m, n: rows, k: k, ldc: n,
-                                                beta: beta, splitting: false)
+                        modelsurgery_rows_times_panel(a, m, k, decoded.baseAddress!, rows, k, c + first, n, beta)
                     }
                 }
             }

@@ -45,6 +45,14 @@ public struct SetRefinement: Sendable {
                               refinement: result, standardErrors: selection.standardErrors)
     }
 
+    /// The evaluations the search can make: `budget`, or fewer where the work budget, at the mean cost per
+    /// evaluation so far, runs out first (for progress and its ETA).
+    func expectedEvaluations(_ done: Int, spent: Double) -> Int {
+        guard let work, done > 0, spent > 0 else { return budget }
+        let affordable = Double(done) * work / spent
+        return max(done, min(budget, Int(affordable.rounded(.down))))
+    }
+
     public func run(start: [Int], importance: [Double], scorer: BlockScorer, protected: Set<Int>,
                     space: RemovalSpace = .blocks, progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws -> Result {
         let count = start.count
@@ -72,7 +80,7 @@ public struct SetRefinement: Sendable {
                     }
                     let nll = try evaluator.evaluate(removing: candidate, from: min(out, into))
                     evaluations += 1
-                    progress?(evaluations, budget)
+                    progress?(evaluations, expectedEvaluations(evaluations, spent: evaluator.work))
                     if nll < currentNLL {
                         evaluator.acceptLast()
                         (current, currentNLL) = (candidate, nll)

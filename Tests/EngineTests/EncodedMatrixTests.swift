@@ -25,18 +25,24 @@ struct EncodedMatrixTests {
         #expect(worst < 1e-5, "largest relative difference \(worst)")
     }
 
-    /// A panel boundary inside the rows of a matrix, and a product added to what C holds (beta 1).
-    @Test func panelsCoverEveryRowAndAddWithBeta() throws {
-        let (m, n, k) = (3, WeightMatrix.panelRows(rowLength: 32) * 2 + 5, 32)
-        let weights = (0 ..< n * k).map { Float(($0 * 7) % 11) - 5 }
+    /// Panel boundaries inside the matrix, rows of A and W outside the 4×4 blocks, a row length with a tail after
+    /// its 16-float vectors, and a product added to what C holds (beta 1), against a product in Double.
+    @Test(arguments: [(3, 32), (9, 48), (4, 40), (1, 7)])
+    func panelsCoverEveryRowAndAddWithBeta(m: Int, k: Int) throws {
+        let n = WeightMatrix.panelRows(rowLength: k) * 2 + 5
+        let weights = (0 ..< n * k).map { Float(($0 * 7) % 11) / 4 - 1.25 }
         let bytes = weights.withUnsafeBytes { Array($0) }
         let file = MappedFile(name: "weights", contents: bytes)
         let tensor = Tensor(name: "w", shape: [k, n], type: .f32, data: TensorBytes(file: file, offset: 0, count: bytes.count),
                             ordinal: 0)
-        let a = (0 ..< m * k).map { Float($0 % 5) - 2 }
-        var viaPanels = [Float](repeating: 1, count: m * n), direct = viaPanels
-        WeightMatrix.encoded(tensor).multiply(a, into: &viaPanels, m: m, n: n, k: k, beta: 1)
-        WeightMatrix.decoded(weights).multiply(a, into: &direct, m: m, n: n, k: k, beta: 1)
-        #expect(viaPanels == direct)
+        let a = (0 ..< m * k).map { Float($0 % 5) / 3 - 0.5 }
+        var c = [Float](repeating: 1, count: m * n)
+        WeightMatrix.encoded(tensor).multiply(a, into: &c, m: m, n: n, k: k, beta: 1)
+        for i in 0 ..< m {
+            for j in 0 ..< n {
+                let expected = 1 + (0 ..< k).reduce(0.0) { $0 + Double(a[i * k + $1]) * Double(weights[j * k + $1]) }
+                #expect(abs(Double(c[i * n + j]) - expected) <= 1e-5 * max(1, abs(expected)), "C[\(i)][\(j)]")
+            }
+        }
     }
 }
