@@ -21,7 +21,7 @@ let package = Package(
         // The common model: metadata, global tensors, ordered blocks with tensors by role; no format, no arithmetic.
         .target(name: "Graph"),
         // Element decoding and encoding (ggml quantizations, F16/BF16/Q8_0) and tensor payloads; no model knowledge.
-        .target(name: "Tensors", dependencies: ["Graph"]),
+        .target(name: "Tensors", dependencies: ["Graph", "CKernels"]),
         // copy_file_range, which Swift's Glibc module does not expose.
         .target(name: "CFileCopy"),
         // One folder per format (reader and writer together) and the pieces they share in Common/.
@@ -29,7 +29,8 @@ let package = Package(
             name: "Formats",
             dependencies: ["Graph", "Tensors", "CFileCopy", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
         ),
-        // Element-wise kernels built for AVX-512 / AVX2 / SSE2 and chosen at load time (target_clones).
+        // Element-wise, small-product and Q4_0-decoding kernels built for AVX-512 / AVX2 / SSE2 and chosen at
+        // load time (target_clones).
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2"], .when(configuration: .debug))]),
         // OpenBLAS through pkg-config on Linux (Debian: libopenblas-dev); Accelerate on macOS.
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import Graph
 
@@ -156,16 +157,9 @@ extension Dequantizer {
 
 extension Dequantizer {
     /// Q4_0: d (f16), qs[16]; x = d · (q − 8), low nibbles first.
+    /// In C (CKernels), vectorized: generation decodes every weight for every token, and Q4_0 is the common case.
     static func q4_0(_ source: UnsafeRawPointer, _ blocks: Int, _ destination: UnsafeMutablePointer<Float>) {
-        for b in 0 ..< blocks {
-            let x = source + b * 18, y = destination + b * 32
-            let d = x.half(0)
-            for j in 0 ..< 16 {
-                let q = x.byte(2 + j)
-                y[j] = d * Float(Int32(q & 0x0F) - 8)
-                y[j + 16] = d * Float(Int32(q >> 4) - 8)
-            }
-        }
+        modelsurgery_decode_q4_0(source.assumingMemoryBound(to: UInt8.self), blocks, destination)
     }
 
     /// Q4_1: d, m (f16), qs[16]; x = d · q + m.
