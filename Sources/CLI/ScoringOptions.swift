@@ -34,7 +34,7 @@ struct ScoringOptions: ParsableArguments {
     /// Multiply-adds below which `--refine-budget` never bounds the search: about 40 streaming passes of
     /// SmolLM2-135M, under one of a 7B model.
     static let refineFloor = 1e13
-    static let refineFloorDescription = "10¹³ multiply-adds (about 3 minutes on 2 cores)"
+    static let refineFloorDescription = "10¹³ multiply-adds (about 2 minutes on 2 cores)"
 
     /// `--refine-budget` as passes.
     var refinePasses: Double? {
