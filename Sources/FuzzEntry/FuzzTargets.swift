@@ -29,7 +29,8 @@ public enum FuzzTargets {
     }
 
     /// As `gguf`, then a forward pass through every block and the output head on a small model: the engine's
-    /// kernels on whatever values pass validation. Ten times slower than `gguf`, so a target of its own.
+    /// kernels on whatever values pass validation. It runs at well under half the rate of `gguf` (178 against 441
+    /// inputs/s on the same corpus), so it is a target of its own.
     public static func ggufForwardPass(_ bytes: UnsafeRawBufferPointer) {
         serialized { try exercise(readGGUF(bytes), forwardPass: true) }
     }
