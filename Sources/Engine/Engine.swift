@@ -15,7 +15,7 @@ public final class Engine: @unchecked Sendable {
     let weights = BlockWeightCache()
     /// Activation buffers kept from block to block (see `ActivationBuffers`), moved out while a block runs.
     private var buffers = ActivationBuffers()
-    var headWeights: [Float]?
+    var headWeights: PackedMatrix?
 
     public init(model: Model) throws {
         self.model = model

@@ -28,7 +28,7 @@ extension Engine {
         var selected = [Float](repeating: 0, count: rows.count * width)
         var logits = [Float](repeating: 0, count: rows.count * vocabulary)
         finalNorm(of: states, rows: rows, weight: norm, into: &selected)
-        let head = rows.count < Self.encodedRowLimit ? WeightMatrix.encoded(try headTensor()) : .decoded(try outputHead())
+        let head = rows.count < Self.encodedRowLimit ? WeightMatrix.encoded(try headTensor()) : .packed(try outputHead())
         head.multiply(selected, into: &logits, m: rows.count, n: vocabulary, k: width)
         return logits
     }
@@ -46,7 +46,7 @@ extension Engine {
         let head = try outputHead(), norm = try outputNorm()
         let width = config.hiddenSize
         let rowChunk = 512
-        let folds = LogSumExpFolds(vocabulary: head.count / width, width: width, rows: min(rowChunk, rows.count))
+        let folds = LogSumExpFolds(vocabulary: head.rows, width: width, rows: min(rowChunk, rows.count))
         var selected = [Float](repeating: 0, count: min(rowChunk, rows.count) * width)
         var result: [Double] = []
         result.reserveCapacity(rows.count)
@@ -79,10 +79,12 @@ extension Engine {
     }
 
     /// The output projection, tied to the embeddings when the model has no `output.weight`; kept once built.
-    private func outputHead() throws -> [Float] {
+    private func outputHead() throws -> PackedMatrix {
         if let headWeights { return headWeights }
-        let tensor = try headTensor()
-        let weights = try Dequantizer.floats(of: tensor, name: tensor.name)
+        let tensor = try headTensor(), width = config.hiddenSize
+        // Readers check that the head's rows are the embedding width (ModelValidation).
+        var none: [[Float]] = []
+        let weights = PackedMatrix(decoding: tensor, rows: tensor.elementCount / width, rowLength: width, reusing: &none)
         headWeights = weights
         return weights
     }
@@ -94,7 +96,8 @@ extension Engine {
 /// it is still in cache; the shares are combined per row at the end.
 private final class LogSumExpFolds {
     private let vocabulary: Int, width: Int, capacity: Int
-    private let columns = 512
+    /// Head rows per slice: whole panels of the packed head.
+    private let columns = 16 * PackedMatrix.panelWidth
     private let slices: Int, workers: Int
     /// Per worker and row: the largest logit of its share and Σ exp(logit − that largest).
     private let maxima: UnsafeMutablePointer<Float>
@@ -117,27 +120,25 @@ private final class LogSumExpFolds {
     }
 
     /// Folds the logits of `count` normed rows (`count × width` values of `normed`) against the head.
-    func fold(_ normed: [Float], head: [Float], count: Int, targets: ArraySlice<Int>) {
+    func fold(_ normed: [Float], head: PackedMatrix, count: Int, targets: ArraySlice<Int>) {
         let targets = Array(targets)
         normed.withUnsafeBufferPointer { a in
-            head.withUnsafeBufferPointer { b in
-                let a = a.baseAddress!, b = b.baseAddress!
-                DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                    foldShare(of: worker, a, head: b, count: count, targets: targets)
-                }
+            let a = a.baseAddress!
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                foldShare(of: worker, a, head: head, count: count, targets: targets)
             }
         }
     }
 
-    private func foldShare(of worker: Int, _ a: UnsafePointer<Float>, head: UnsafePointer<Float>, count: Int,
-                           targets: [Int]) {
+    private func foldShare(of worker: Int, _ a: UnsafePointer<Float>, head: PackedMatrix, count: Int, targets: [Int]) {
         let logits = UnsafeMutablePointer<Float>.allocate(capacity: count * columns)
         defer { logits.deallocate() }
         let maxima = maxima + worker * capacity, sums = sums + worker * capacity
         for i in 0 ..< count { maxima[i] = -.infinity; sums[i] = 0 }
         for slice in slices * worker / workers ..< slices * (worker + 1) / workers {
             let first = slice * columns, n = min(columns, vocabulary - first)
-            BLAS.multiplyTransposed(a, head + first * width, into: logits, m: count, n: n, k: width, ldc: n, splitting: false)
+            let panels = first / PackedMatrix.panelWidth ..< PackedMatrix.panelCount(rows: first + n)
+            head.multiply(a, into: logits, m: count, panels: panels, ldc: n)
             for i in 0 ..< count {
                 let row = logits + i * n
                 let maximum = Kernels.maximum(row, count: n)

@@ -2,24 +2,26 @@ import CKernels
 import Graph
 import Tensors
 
-/// A block's weight matrix of n rows of k (ggml's layout: one output per row), either decoded to Float once, or
-/// left encoded in the model file and decoded a panel of rows at a time inside the product. Products with few
-/// input rows (generation: one token of each sequence per step) use the encoded form: decoding a whole 7B block
-/// wrote 800 MB of Float to memory that the product then read back, once per token; a panel stays in cache.
+/// A block's weight matrix of n rows of k (ggml's layout: one output per row), either decoded to Float once (in
+/// panels, `PackedMatrix`), or left encoded in the model file and decoded a panel of rows at a time inside the
+/// product. Products with few input rows (generation: one token of each sequence per step) use the encoded form:
+/// decoding a whole 7B block wrote 800 MB of Float to memory that the product then read back, once per token; a
+/// panel stays in cache.
 enum WeightMatrix {
-    case decoded([Float])
+    case packed(PackedMatrix)
     /// Only for tensors in llama.cpp's layout (no rows to permute), of whole blocks per row.
     case encoded(Tensor)
 
     var count: Int {
         switch self {
-        case .decoded(let values): values.count
+        case .packed(let matrix): matrix.rows * matrix.rowLength
         case .encoded(let tensor): tensor.elementCount
         }
     }
 
-    var decoded: [Float]? {
-        if case .decoded(let values) = self { return values }
+    /// The decoded values' storage, for reuse by the next block.
+    var packedValues: [Float]? {
+        if case .packed(let matrix) = self { return matrix.values }
         return nil
     }
 
@@ -30,8 +32,9 @@ enum WeightMatrix {
     /// C[m×n] = A[m×k] · Wᵀ (+ beta · C).
     func multiply(_ a: UnsafePointer<Float>, into c: UnsafeMutablePointer<Float>, m: Int, n: Int, k: Int, beta: Float = 0) {
         switch self {
-        case .decoded(let values):
-            BLAS.multiplyTransposed(a, values, into: c, m: m, n: n, k: k, beta: beta)
+        case .packed(let matrix):
+            precondition(matrix.rows == n && matrix.rowLength == k, "a \(n) × \(k) product through a \(matrix.rows) × \(matrix.rowLength) matrix")
+            matrix.multiply(a, into: c, m: m, beta: beta)
         case .encoded(let tensor):
             let type = tensor.type, panel = Self.panelRows(rowLength: k)
             let rowBytes = tensor.data.buffer.count / max(n, 1)

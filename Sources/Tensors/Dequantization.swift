@@ -78,15 +78,7 @@ public enum Dequantizer {
                 DispatchQueue.concurrentPerform(iterations: chunks, execute: decodeChunk)
             }
         }
-        if let index = spare.firstIndex(where: { $0.count == count }) {
-            var reused = spare.remove(at: index)
-            reused.withUnsafeMutableBufferPointer { decode(into: $0.baseAddress!) }
-            return reused
-        }
-        return [Float](unsafeUninitializedCapacity: count) { output, initialized in
-            decode(into: output.baseAddress!)
-            initialized = count
-        }
+        return [Float](count: count, reusing: &spare, filledBy: decode)
     }
 
     static func kernel(for type: ElementType) -> Kernel? {
@@ -451,6 +443,22 @@ extension Dequantizer {
                     }
                 }
             }
+        }
+    }
+}
+
+extension Array where Element == Float {
+    /// `count` floats written by `fill`, in an array taken from `spare` when one of that count is there (removed
+    /// from it, so uniquely owned), else in a new one.
+    package init(count: Int, reusing spare: inout [[Float]], filledBy fill: (UnsafeMutablePointer<Float>) -> Void) {
+        if let index = spare.firstIndex(where: { $0.count == count }) {
+            self = spare.remove(at: index)
+            withUnsafeMutableBufferPointer { fill($0.baseAddress!) }
+            return
+        }
+        self.init(unsafeUninitializedCapacity: count) { output, initialized in
+            fill(output.baseAddress!)
+            initialized = count
         }
     }
 }
