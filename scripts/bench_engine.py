@@ -31,7 +31,8 @@ says add_bos_token = false):
 - onnxruntime: the same torch module exported to ONNX (dynamic batch and sequence), run with
   intra_op_num_threads = threads, ORT_ENABLE_ALL graph optimizations.
 
-Every engine runs with the same thread count (default: all cores). Best of --repeats runs after one warm-up.
+Every engine runs with the same thread count (default: all cores; ours through `--threads`), and then each
+once more with one thread on the first shape, for the thread scaling table. Best of --repeats runs after one warm-up.
 GFLOP/s counts the useful FLOPs: 2 · (block matmul parameters) per token, causal attention
 2 · L² · d per layer and sequence (QKᵀ and PV over the lower triangle), and 2 · d · vocab per scored row.
 """
@@ -157,14 +158,14 @@ def best_of(repeats, run):
     return min(times), result
 
 
-def ours(binary, model, text, windows, ctx, repeats):
+def ours(binary, model, text, windows, ctx, threads, repeats):
     def wall(args):
         started = time.perf_counter()
         out = subprocess.run([binary] + args, check=True, capture_output=True, text=True).stdout
         return time.perf_counter() - started, out
 
     load = min(wall(["inspect", model])[0] for _ in range(repeats + 1))
-    eval_args = ["eval", model, "--text", text, "--ctx", str(ctx), "--json"]
+    eval_args = ["eval", model, "--text", text, "--ctx", str(ctx), "--threads", str(threads), "--json"]
     wall(eval_args + ["--chunks", str(windows)])  # warm the page cache
     full = [wall(eval_args + ["--chunks", str(windows)]) for _ in range(repeats)]
     one = [wall(eval_args + ["--chunks", "1"]) for _ in range(repeats)]
@@ -316,7 +317,7 @@ def main():
         label = f"{windows}×{ctx}"
         gflop = flops(fields, tensors, windows, ctx) / 1e9
         print(f"running {label} ({gflop:.0f} GFLOP) …", flush=True)
-        row = {"ours": ours(args.binary, args.model, text_path, windows, ctx, args.repeats)}
+        row = {"ours": ours(args.binary, args.model, text_path, windows, ctx, args.threads, args.repeats)}
         row["llama.cpp"] = llama_cpp_run(args.model, batch, ctx, args.threads, args.repeats)
         row["PyTorch"] = torch_run(module, batch, args.threads, args.repeats)
         if onnx_path:
@@ -338,10 +339,31 @@ def main():
         if "onnxruntime" in row:
             print(f"  ours ÷ onnxruntime: {row['onnxruntime']['seconds'] / o['seconds']:.2f}; "
                   f"ours ÷ PyTorch: {row['PyTorch']['seconds'] / o['seconds']:.2f}")
+    if args.threads > 1:
+        scaling(args, tokens, module, onnx_path, text_path, results[0])
     print()
     print("OpenBLAS cblas_sgemm peak (system library, the one the engine links):")
     for shape, n_threads, gflops, core in sgemm_peak(args.threads):
         print(f"  {shape:<15} threads {n_threads}: {gflops:7.1f} GFLOP/s   ({core})")
+
+
+def scaling(args, tokens, module, onnx_path, text_path, result):
+    """Every engine on the first shape with one thread, beside its figure with all of them."""
+    label, count, _, row = result
+    windows, ctx = (int(x) for x in label.split("×"))
+    batch = tokens[:windows * ctx].reshape(windows, ctx)
+    print(f"running {label} with 1 thread …", flush=True)
+    single = {"ours": ours(args.binary, args.model, text_path, windows, ctx, 1, args.repeats),
+              "llama.cpp": llama_cpp_run(args.model, batch, ctx, 1, args.repeats),
+              "PyTorch": torch_run(module, batch, 1, args.repeats)}
+    if onnx_path:
+        single["onnxruntime"] = onnx_run(onnx_path, batch, 1, args.repeats)
+    print()
+    print(f"thread scaling, {label}: tokens/s with 1 and {args.threads} threads")
+    print(f"{'engine':<13} {'1 thread':>9} {f'{args.threads} threads':>10} {'speedup':>8}")
+    for name, r in single.items():
+        one, many = count / r["seconds"], count / row[name]["seconds"]
+        print(f"{name:<13} {one:>9.0f} {many:>10.0f} {many / one:>8.2f}")
 
 
 if __name__ == "__main__":

@@ -193,8 +193,9 @@ void modelsurgery_packed_gemm_using(int level, const float *a, long m, long lda,
             for (long i = first; copy && i < end; i += rows) {
                 long mr = end - i < rows ? end - i : rows;
                 float *tile = tiles + (i - first) * steps;
-                for (long x = 0; x < mr; x++)
-                    for (long t = 0; t < steps; t++) tile[t * mr + x] = a[(i + x) * lda + q + t];
+                const float *rows_of_a = a + i * lda + q;
+                for (long t = 0; t < steps; t++)
+                    for (long x = 0; x < mr; x++) tile[t * mr + x] = rows_of_a[x * lda + t];
             }
             for (long p = first_panel; p < end_panel; p++) {
                 long columns = n - p * NR < NR ? n - p * NR : NR;

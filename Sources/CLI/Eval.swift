@@ -49,6 +49,7 @@ struct Eval: ParsableCommand {
     var json = false
 
     @OptionGroup var progressOptions: ProgressOptions
+    @OptionGroup var threadOptions: ThreadOptions
 
     func validate() throws {
         guard ctx >= 8 else { throw ValidationError("--ctx must be at least 8") }
@@ -62,6 +63,7 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         progressOptions.apply()
+        threadOptions.apply()
         let items = try taskItems()
         if compare { return try runComparison(items: items) }
         let model = models[0]

@@ -57,6 +57,7 @@ struct Prune: ParsableCommand {
     var json = false
 
     @OptionGroup var progressOptions: ProgressOptions
+    @OptionGroup var threadOptions: ThreadOptions
 
     func validate() throws {
         let blockChoices = [layers != nil, keep != nil, amount.given].filter { $0 }.count
@@ -71,6 +72,7 @@ struct Prune: ParsableCommand {
 
     func run() throws {
         progressOptions.apply()
+        threadOptions.apply()
         if ONNXModel.isONNX(input) {
             guard !subLayers.given else {
                 throw UsageError(file: input, problem: "sub-layer removal and recovery are written as llama.cpp's deci architecture: prune the model's GGUF")

@@ -33,11 +33,13 @@ struct Score: ParsableCommand {
     var json = false
 
     @OptionGroup var progressOptions: ProgressOptions
+    @OptionGroup var threadOptions: ThreadOptions
 
     func validate() throws { _ = try CriterionList(criterion) }
 
     func run() throws {
         progressOptions.apply()
+        threadOptions.apply()
         let criteria = try CriterionList(criterion).criteria
         let loaded = try ModelFiles.read(model)
         if granularity == .sublayer { return try scoreSubLayers(loaded, criteria: criteria) }

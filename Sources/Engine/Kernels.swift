@@ -1,14 +1,12 @@
 import CKernels
 import Foundation
+import Tensors
 
 /// The element-wise and row-wise pieces of the forward pass. Matrix products live in `BLAS`.
 public enum Kernels {
-    /// Read once: asking each time reads cgroup files, a measurable cost on small kernels.
-    static let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
-
     /// Runs `body` over `0..<count` split in contiguous chunks across the cores.
     static func parallel(_ count: Int, minimumChunk: Int = 16, _ body: (Range<Int>) -> Void) {
-        let chunks = max(1, min(cores, count / max(minimumChunk, 1)))
+        let chunks = max(1, min(Cores.count, count / max(minimumChunk, 1)))
         let size = (count + chunks - 1) / chunks
         DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
             let start = chunk * size

@@ -107,7 +107,7 @@ private final class LogSumExpFolds {
     init(vocabulary: Int, width: Int, rows capacity: Int) {
         (self.vocabulary, self.width, self.capacity) = (vocabulary, width, capacity)
         slices = (vocabulary + columns - 1) / columns
-        workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, slices))
+        workers = max(1, min(Cores.count, slices))
         maxima = .allocate(capacity: workers * capacity)
         sums = .allocate(capacity: workers * capacity)
         targetLogits = .allocate(capacity: capacity)

@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import Tensors
 
 /// What a block does to the hidden states, averaged over every calibration token, from the block's own
 /// input x and output y (the residual stream before and after it; never after the final norm).
@@ -23,7 +24,7 @@ public struct BlockMeasurement: Codable, Sendable {
 
     /// Measures how `output` differs from `input`, both `rows × width`.
     static func measure(block: Int, input: [Float], output: [Float], rows: Int, width: Int) -> BlockMeasurement {
-        let chunks = max(1, min(ProcessInfo.processInfo.activeProcessorCount, rows))
+        let chunks = max(1, min(Cores.count, rows))
         var partial = [[Double]](repeating: [0, 0, 0, 0], count: chunks)
         let size = (rows + chunks - 1) / chunks
         input.withUnsafeBufferPointer { x in

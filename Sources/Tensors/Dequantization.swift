@@ -63,7 +63,7 @@ public enum Dequantizer {
         let rows = count / rowLength
         let rowBytes = rowLength / type.blockSize * type.bytesPerBlock
         let rowBlocks = rowLength / type.blockSize
-        let chunks = count >= threshold ? min(rows, 4 * System.cores) : 1
+        let chunks = count >= threshold ? min(rows, 4 * Cores.count) : 1
         // Each chunk reads and writes its own rows only.
         func decode(into output: UnsafeMutablePointer<Float>) {
             nonisolated(unsafe) let source = base, destination = output
@@ -120,10 +120,6 @@ private extension UnsafeRawPointer {
     }
     /// A binary16 field.
     @inline(__always) func half(_ offset: Int) -> Float { QuantizationTables.float(half: uint16(offset)) }
-}
-
-private enum System {
-    static let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
 }
 
 // MARK: - Scalar types
