@@ -36,21 +36,8 @@ public struct Calibration: Sendable {
     public static func selfGenerated(engine: Engine, tokenizer: any Tokenizer, count: Int, length: Int,
                                      temperature: Float = 1.0, topK: Int = 50, seed: UInt64 = 0x5EED,
                                      progress: ((Int, Int) -> Void)? = nil) throws -> Calibration {
-        guard let start = tokenizer.bosID ?? tokenizer.eosID else { throw EngineError.missingMetadata("tokenizer.ggml.bos_token_id") }
-        var generator = SplitMix64(seed: seed)
-        var sequences = Array(repeating: [start], count: count)
-        let cache = KeyValueCache(blockCount: engine.blockCount, sequenceCount: count, capacity: length)
-        try engine.keepingWeights(upTo: 2 << 30) {
-            for step in 1 ..< length {
-                var states = try engine.embed(sequences.map { [$0.last!] })
-                for block in 0 ..< engine.blockCount { try engine.runBlock(block, on: &states, cache: cache) }
-                try engine.forEachLogits(of: states, rows: Array(0 ..< count)) { index, logits in
-                    sequences[index].append(sample(logits, temperature: temperature, topK: topK, using: &generator))
-                }
-                progress?(step, length - 1)
-            }
-        }
-        return Calibration(sequences: sequences, source: "self-generated (\(count)×\(length) tokens)")
+        var sampling = SelfSampling(count: count, length: length, temperature: temperature, topK: topK, seed: seed)
+        return try sampling.run(engine: engine, tokenizer: tokenizer, progress: progress)
     }
 
     static func sample(_ logits: UnsafeBufferPointer<Float>, temperature: Float, topK: Int,
