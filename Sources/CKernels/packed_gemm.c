@@ -57,7 +57,8 @@ void modelsurgery_pack_panel(const float *source, long rows, long k, float *pane
 
 // Every kernel computes C[mr × columns] = A[mr × k] · panel + beta · C, one panel (columns ≤ 32 of its 32) and
 // mr rows of A at a time, with the tile's accumulators in registers for the whole of k: each step of k loads
-// the panel's 32 weights once and multiplies them by each row's element of A, broadcast.
+// the panel's 32 weights once and multiplies them by each row's element of A, broadcast. A's element (i, q) is
+// a[i · rs + q · ss]: rows where they are (rs = lda, ss = 1) or a copied tile (rs = 1, ss = mr).
 typedef void (*tile_kernel)(const float *a, long rs, long ss, const float *panel, long k, float *c, long ldc,
                             long columns, float beta);
 

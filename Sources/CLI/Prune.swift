@@ -18,7 +18,7 @@ struct Prune: ParsableCommand {
         streaming pass of work (--refine-budget 1x) or \(ScoringOptions.refineFloorDescription), whichever is \
         more: the whole search on models of a few hundred million parameters, whose passes take seconds; one more \
         scoring pass on a 7B model. A default prune of a 7B model costs under three scoring passes in all \
-        (2.8 measured: sampling while scoring 1.75, refinement 1).
+        (2.4 measured: sampling while scoring 1.4, refinement 0.9).
 
         Sub-layers (GGUF, llama models): remove the least important attention or feed-forward sub-layers \
         (--attention-ratio/--attention-count, --ffn-ratio/--ffn-count) or named ones (--drop 'attn:3,7 ffn:12'), \
