@@ -106,6 +106,25 @@ def test_eval_matches_llama_cpp_perplexity(chunks, tmp_path):
     assert abs(result["perplexity"] - want["perplexity"]) / want["perplexity"] < 0.01, (result, want)
 
 
+def test_eval_threads_change_how_the_work_splits_not_the_result(tmp_path):
+    """--threads (llama.cpp's -t): one thread and two give the same perplexity within float rounding."""
+    text = tmp_path / "text.txt"
+    text.write_text(TEXT * 4)
+    one = eval_json(TINY, text, "--ctx", 16, "--threads", 1)["perplexity"]
+    two = eval_json(TINY, text, "--ctx", 16, "--threads", 2)["perplexity"]
+    assert one["scoredTokens"] == two["scoredTokens"] > 0
+    assert math.isclose(one["perplexity"], two["perplexity"], rel_tol=1e-6), (one, two)
+
+
+@pytest.mark.parametrize("threads", ["0", "-2", "5000"])
+def test_eval_rejects_thread_counts_out_of_range(threads, tmp_path):
+    text = tmp_path / "text.txt"
+    text.write_text(TEXT)
+    result = run("eval", TINY, "--text", text, "--ctx", 16, f"--threads={threads}")
+    assert result.returncode > 0 and result.stdout == ""
+    assert result.stderr.startswith("Error: --threads must be between 1 and 4096"), result.stderr
+
+
 # ------------------------------------------------------------- (b) unknown architecture
 
 @pytest.fixture(scope="module")
