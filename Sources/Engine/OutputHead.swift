@@ -46,7 +46,7 @@ extension Engine {
         let head = try outputHead(), norm = try outputNorm()
         let width = config.hiddenSize
         let rowChunk = 512
-        let folds = LogSumExpFolds(vocabulary: head.rows, width: width, rows: min(rowChunk, rows.count))
+        let folds = LogSumExpFolds(vocabulary: head.rows, rows: min(rowChunk, rows.count))
         var selected = [Float](repeating: 0, count: min(rowChunk, rows.count) * width)
         var result: [Double] = []
         result.reserveCapacity(rows.count)
@@ -95,7 +95,7 @@ extension Engine {
 /// running log-sum-exp per row (the largest logit so far and the sum of exponentials relative to it) while
 /// it is still in cache; the shares are combined per row at the end.
 private final class LogSumExpFolds {
-    private let vocabulary: Int, width: Int, capacity: Int
+    private let vocabulary: Int, capacity: Int
     /// Head rows per slice: whole panels of the packed head.
     private let columns = 16 * PackedMatrix.panelWidth
     private let slices: Int, workers: Int
@@ -104,8 +104,8 @@ private final class LogSumExpFolds {
     private let sums: UnsafeMutablePointer<Double>
     private let targetLogits: UnsafeMutablePointer<Float>
 
-    init(vocabulary: Int, width: Int, rows capacity: Int) {
-        (self.vocabulary, self.width, self.capacity) = (vocabulary, width, capacity)
+    init(vocabulary: Int, rows capacity: Int) {
+        (self.vocabulary, self.capacity) = (vocabulary, capacity)
         slices = (vocabulary + columns - 1) / columns
         workers = max(1, min(Cores.count, slices))
         maxima = .allocate(capacity: workers * capacity)
@@ -119,7 +119,7 @@ private final class LogSumExpFolds {
         targetLogits.deallocate()
     }
 
-    /// Folds the logits of `count` normed rows (`count × width` values of `normed`) against the head.
+    /// Folds the logits of `count` normed rows (`count` rows of the head's row length in `normed`) against the head.
     func fold(_ normed: [Float], head: PackedMatrix, count: Int, targets: ArraySlice<Int>) {
         let targets = Array(targets)
         normed.withUnsafeBufferPointer { a in
