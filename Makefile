@@ -118,7 +118,8 @@ demo: release $(VENV)/.interop $(SMOLLM2)
 # time and peak memory (SmolLM2 and a synthetic 7B); GGUF <-> folder conversion and folder pruning against cp
 # and a gguf/safetensors peer; the engine against llama.cpp, PyTorch and onnxruntime.
 BENCH_PEERS := torch==2.13.0+cpu onnx onnxruntime
-# The ONNX part exports SmolLM2 with torch and onnxruntime-genai's builder, in the venvs of TestModels/onnx.
+# The ONNX parts export SmolLM2 with torch and onnxruntime-genai's builder, in the venvs of TestModels/onnx, and
+# time our GGUF -> ONNX conversion beside them.
 ONNX_VENVS := .venv-onnx/bin/python .venv-onnx-genai/bin/python
 $(ONNX_VENVS):
 	python3 TestModels/onnx/generate.py setup
@@ -130,6 +131,7 @@ bench: release $(VENV)/.interop $(SMOLLM2) $(ONNX_VENVS)
 	$(PY) -m pip install --quiet $(BENCH_PEERS)
 	MODELSURGERY=$(RELEASE_BIN) $(PY) scripts/bench_engine.py
 	MODELSURGERY=$(RELEASE_BIN) $(PY) scripts/bench_onnx.py
+	MODELSURGERY=$(RELEASE_BIN) $(PY) scripts/bench_onnx_export.py
 
 # Coverage-guided fuzzing of the readers (Fuzz/, scripts/fuzz.sh): libFuzzer with AddressSanitizer, each target
 # until FUZZ_RUNS executions or FUZZ_SECONDS, seeded from TestModels/ into $(FUZZ_BUILD)/corpus/<target>; crashing
