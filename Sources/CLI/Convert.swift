@@ -69,9 +69,12 @@ struct Convert: ParsableCommand {
         let isFile = output.lowercased().hasSuffix(".onnx")
         try OutputName.check(output, writing: isFile ? "onnx" : nil, command: "convert --to onnx",
                              folder: "an onnxruntime-genai folder")
-        if splitMaxSize != nil { throw ValidationError("--split-max-size does not apply to ONNX outputs (weights go to one .data file)") }
+        // Usage errors, not ValidationErrors: one line, without the usage text.
+        if let splitMaxSize {
+            throw UsageError(file: "--split-max-size \(splitMaxSize)", problem: "an ONNX output keeps its weights in one .data file")
+        }
         if let dtype, ONNXExport.Precision(rawValue: dtype.lowercased()) == nil {
-            throw ValidationError("--dtype \(dtype): an ONNX output takes f32, f16 or int4")
+            throw UsageError(file: "--dtype \(dtype)", problem: "an ONNX output takes f32, f16 or int4")
         }
     }
 
