@@ -80,23 +80,23 @@ struct DecoderExport {
         graph.input("input_ids", type: .int64, shape: [.symbolic("batch_size"), .symbolic("sequence_length")])
         graph.input("attention_mask", type: .int64, shape: [.symbolic("batch_size"), .symbolic("total_sequence_length")])
         graph.input("position_ids", type: .int64, shape: [.symbolic("batch_size"), .symbolic("sequence_length")])
-        guard options.keyValueCache else { return }
-        for (index, layer) in shape.layers.enumerated() {
-            for part in ["key", "value"] {
-                graph.input("past_key_values.\(index).\(part)", type: .float,
-                            shape: [.symbolic("batch_size"), .fixed(layer.kvHeads), .symbolic("past_sequence_length"),
-                                    .fixed(part == "key" ? shape.headSize : shape.valueHeadSize)])
-            }
+        for entry in cacheEntries(length: "past_sequence_length") {
+            graph.input("past_key_values.\(entry.layer).\(entry.part)", type: .float, shape: entry.shape)
         }
     }
 
     private func declareCacheOutputs(_ graph: inout ONNXGraphBuilder) {
-        guard options.keyValueCache else { return }
-        for (index, layer) in shape.layers.enumerated() {
-            for part in ["key", "value"] {
-                graph.output("present.\(index).\(part)", type: .float,
-                             shape: [.symbolic("batch_size"), .fixed(layer.kvHeads), .symbolic("total_sequence_length"),
-                                     .fixed(part == "key" ? shape.headSize : shape.valueHeadSize)])
+        for entry in cacheEntries(length: "total_sequence_length") {
+            graph.output("present.\(entry.layer).\(entry.part)", type: .float, shape: entry.shape)
+        }
+    }
+
+    /// Each layer's key and value cache ([batch, kv_heads, `length`, head_size]); none without the cache.
+    private func cacheEntries(length: String) -> [(layer: Int, part: String, shape: [ONNXGraphBuilder.Dimension])] {
+        guard options.keyValueCache else { return [] }
+        return shape.layers.enumerated().flatMap { index, layer in
+            [("key", shape.headSize), ("value", shape.valueHeadSize)].map { part, width in
+                (index, part, [.symbolic("batch_size"), .fixed(layer.kvHeads), .symbolic(length), .fixed(width)])
             }
         }
     }
