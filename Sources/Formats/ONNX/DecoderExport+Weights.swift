@@ -47,6 +47,8 @@ extension DecoderExport {
                                  })
     }
 
+    private static let transposeChunkElements = 1 << 20
+
     /// A ggml matrix [K, N] (N rows of K) as MatMul's B, [K, N] with N innermost: the rows become columns.
     private func transposedMatrix(_ tensor: Tensor, name: String, type: ElementType, graph: inout ONNXGraphBuilder) throws -> String {
         let (inputs, outputs) = (tensor.shape[0], tensor.shape[1])
@@ -54,11 +56,17 @@ extension DecoderExport {
         return graph.initializer(name, type: type == .f16 ? .float16 : .float, dims: [inputs, outputs],
                                  payload: .produced(byteCount: byteCount) { append in
             let rows = try self.floats(of: tensor)
-            var columns = [Float](repeating: 0, count: rows.count)
-            for row in 0 ..< outputs {
-                for column in 0 ..< inputs { columns[column * outputs + row] = rows[row * inputs + column] }
+            // Output rows (source columns) in chunks, so memory holds the source and one chunk.
+            let chunkRows = max(1, Self.transposeChunkElements / outputs)
+            var chunk = [Float](repeating: 0, count: min(chunkRows, inputs) * outputs)
+            for first in stride(from: 0, to: inputs, by: chunkRows) {
+                let count = min(chunkRows, inputs - first)
+                for column in first ..< first + count {
+                    let base = (column - first) * outputs
+                    for row in 0 ..< outputs { chunk[base + row] = rows[row * inputs + column] }
+                }
+                try ElementEncoding.encode(chunk[0 ..< count * outputs], as: type, append: append)
             }
-            try ElementEncoding.encode(columns, as: type, append: append)
         })
     }
 
