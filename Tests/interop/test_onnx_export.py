@@ -259,17 +259,18 @@ def test_f16_close_to_f32(work):
     assert np.abs(Decoder(f16).run(ids)["logits"] - Decoder(f32).run(ids)["logits"]).max() < 3e-3
 
 
-def test_genai_folder_generates_llama_cpp_greedy_tokens(work):
+@pytest.mark.parametrize("name", GGUF_MODELS)
+def test_genai_folder_generates_llama_cpp_greedy_tokens(name, work):
     import llama_cpp
     import onnxruntime_genai as og
-    folder = work / "genai-llama"
-    result = run_ok("convert", MODELS / "tiny-llama.gguf", folder, "--to", "onnx")
+    folder = work / f"genai-{Path(name).stem}"
+    result = run_ok("convert", MODELS / name, folder, "--to", "onnx")
     assert result.stdout.strip() == f"wrote {folder}"
     assert sorted(p.name for p in folder.iterdir()) == ["genai_config.json", "model.onnx", "model.onnx.data",
                                                         "tokenizer.json", "tokenizer_config.json"]
     prompt = [0, 5, 17, 33, 2, 41]
-    reference_gguf = work / "genai-reference.f32.gguf"
-    rewrite_gguf(MODELS / "tiny-llama.gguf", reference_gguf, None)
+    reference_gguf = work / f"genai-{name}.f32.gguf"
+    rewrite_gguf(MODELS / name, reference_gguf, None)
     llm = llama_cpp.Llama(model_path=str(reference_gguf), n_ctx=128, verbose=False,
                           type_k=llama_cpp.GGML_TYPE_F32, type_v=llama_cpp.GGML_TYPE_F32)
     llm.eval(prompt)

@@ -33,11 +33,14 @@ enum GenAIConfig {
             ("decoder", decoder),
             ("eos_token_id", token("eos_token_id") ?? .null),
             ("pad_token_id", token("pad_token_id") ?? token("eos_token_id") ?? .integer(0)),
-            ("type", .string(model.architecture)),
+            ("type", .string(modelTypes[model.architecture] ?? model.architecture)),
             ("vocab_size", .integer(shape.vocabularySize)),
         ]
         return .object([("model", .object(modelMembers)), ("search", search(maxLength: shape.maxPositions))])
     }
+
+    /// onnxruntime-genai's name for an architecture where it differs from GGUF's.
+    private static let modelTypes = ["gemma3": "gemma3_text"]
 
     private static func search(maxLength: Int) -> JSONValue {
         .object([
