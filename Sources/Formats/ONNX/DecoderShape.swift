@@ -75,7 +75,7 @@ struct DecoderShape {
         try check(global("output_norm.weight"), "output_norm.weight", [hiddenSize])
         try check(global("output.weight"), "output.weight", [hiddenSize, vocabularySize], optional: true)
         for (index, (block, layer)) in zip(model.blocks, layers).enumerated() {
-            let (queryWidth, keyWidth) = try widths(layer)
+            let (queryWidth, keyWidth) = try widths(layer, fail: fail)
             let valueWidth = layer.kvHeads * valueHeadSize, outputWidth = layer.heads * valueHeadSize
             let expected: [(String, [Int], Bool)] = [
                 ("attn_norm.weight", [hiddenSize], false), ("ffn_norm.weight", [hiddenSize], false),
@@ -94,12 +94,12 @@ struct DecoderShape {
         }
     }
 
-    private func widths(_ layer: Layer) throws -> (query: Int, key: Int) {
+    private func widths(_ layer: Layer, fail: (String) -> FormatError) throws -> (query: Int, key: Int) {
         let (query, queryOverflow) = layer.heads.multipliedReportingOverflow(by: headSize)
         let (key, keyOverflow) = layer.kvHeads.multipliedReportingOverflow(by: headSize)
         let (_, valueOverflow) = layer.heads.multipliedReportingOverflow(by: valueHeadSize)
         guard !queryOverflow, !keyOverflow, !valueOverflow else {
-            throw FormatError.onnx(file: "model", problem: "head counts × head size overflow")
+            throw fail("\(layer.heads) heads of \(max(headSize, valueHeadSize)) overflow")
         }
         return (query, key)
     }

@@ -19,7 +19,7 @@ struct ONNXGraphBuilder {
 
     init(name: String) { graph.name = name }
 
-    /// Adds a node; returns its output names (`outputs` of them, the unused ones left out with "").
+    /// Adds a node with `outputs` outputs; returns their names.
     @discardableResult
     mutating func node(_ opType: String, _ inputs: [String], name: String, outputs: Int = 1, domain: String = "",
                        attributes: [Onnx_AttributeProto] = []) -> [String] {
