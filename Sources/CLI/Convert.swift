@@ -6,43 +6,53 @@ import Surgery
 
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Rewrite a model in another format, element type or sharding: GGUF ↔ Hugging Face safetensors folder.",
+        abstract: "Rewrite a model in another format, element type or sharding: GGUF ↔ Hugging Face safetensors folder, or → ONNX.",
         discussion: """
         GGUF → folder dequantizes to --dtype (default: float tensors keep their type, quantized ones become f32), \
         undoes llama.cpp's Q/K row permutation (llama) and the +1 on Gemma norms, and rebuilds config.json and the \
         tokenizer files. Folder → GGUF does the reverse, with metadata and tokenizer keys as llama.cpp's converter \
         writes them; vectors are F32 there, and --dtype q8_0 quantizes matrices as the gguf package does.
+
+        GGUF or folder → ONNX (llama, mistral, qwen2, qwen3, gemma3): `out.onnx` (+ out.onnx.data) is one opset-23 \
+        decoder graph with a KV cache (--no-kv-cache leaves it out); any other name with --to onnx is a folder \
+        onnxruntime-genai generates from (model.onnx, genai_config.json, tokenizer files). --dtype f32 (default), \
+        f16, or int4 (MatMulNBits, block 32: Q4_0 blocks repacked as they are, other weights quantized as \
+        onnxruntime's quantizer does); embeddings and norms stay f32.
         """)
 
     @Argument(help: "The model to read: a GGUF file (for a split one, its first shard) or a Hugging Face folder.")
     var input: String
 
-    @Argument(help: "Where to write: a GGUF file, or a folder for safetensors.")
+    @Argument(help: "Where to write: a GGUF file, a folder for safetensors, an .onnx file, or a folder for onnxruntime-genai (--to onnx).")
     var output: String
 
-    @Option(help: "Output format: gguf or safetensors (default: safetensors for an output path without .gguf).")
+    @Option(help: "Output format: gguf, safetensors or onnx (default: by the output's extension, else safetensors).")
     var to: OutputFormat?
 
-    @Option(help: "Element type of the converted weights: f32, f16, bf16 or q8_0 (GGUF only).")
+    @Option(help: "Element type of the converted weights: f32, f16, bf16 or q8_0 (GGUF only); for ONNX f32, f16 or int4.")
     var dtype: String?
 
     @Option(name: [.customLong("split-max-size"), .customLong("max-shard-size")],
             help: "Split the output into shards of at most this much tensor data (e.g. 500M, 4G).")
     var splitMaxSize: String?
 
+    @Flag(name: .customLong("no-kv-cache"), help: "ONNX: no past_key_values inputs and present outputs.")
+    var noKeyValueCache = false
+
     @Flag(help: "Replace an existing output folder (the old one goes only once the new one is complete).")
     var force = false
 
-    private var format: OutputFormat { to ?? (output.lowercased().hasSuffix(".gguf") ? .gguf : .safetensors) }
+    private var format: OutputFormat {
+        to ?? (output.lowercased().hasSuffix(".gguf") ? .gguf : output.lowercased().hasSuffix(".onnx") ? .onnx : .safetensors)
+    }
 
     private var elementType: ElementType? { dtype.flatMap { ElementType(name: $0) } }
 
     @OptionGroup var progressOptions: ProgressOptions
 
     func validate() throws {
-        if output.lowercased().hasSuffix(".onnx") {
-            throw ValidationError("convert writes GGUF files and Hugging Face folders; '\(output)' names an ONNX file, which it does not write")
-        }
+        if format == .onnx { return try validateONNX() }
+        if noKeyValueCache { throw ValidationError("--no-kv-cache applies to ONNX outputs only") }
         try OutputName.check(output, writing: format.fileExtension, command: "convert")
         if let splitMaxSize, Format.parseSize(splitMaxSize) == nil {
             throw ValidationError("--split-max-size '\(splitMaxSize)' is not a size like 500M or 4G")
@@ -55,9 +65,33 @@ struct Convert: ParsableCommand {
         }
     }
 
+    private func validateONNX() throws {
+        let isFile = output.lowercased().hasSuffix(".onnx")
+        try OutputName.check(output, writing: isFile ? "onnx" : nil, command: "convert --to onnx",
+                             folder: "an onnxruntime-genai folder")
+        // Usage errors, not ValidationErrors: one line, without the usage text.
+        if let splitMaxSize {
+            throw UsageError(file: "--split-max-size \(splitMaxSize)", problem: "an ONNX output keeps its weights in one .data file")
+        }
+        if let dtype, ONNXExport.Precision(rawValue: dtype.lowercased()) == nil {
+            throw UsageError(file: "--dtype \(dtype)", problem: "an ONNX output takes f32, f16 or int4")
+        }
+    }
+
+    private var onnxOptions: ONNXExport.Options {
+        ONNXExport.Options(precision: dtype.flatMap { ONNXExport.Precision(rawValue: $0.lowercased()) } ?? .f32,
+                           keyValueCache: !noKeyValueCache)
+    }
+
     func run() throws {
         progressOptions.apply()
         let model = try ModelFiles.read(input)
+        if format == .onnx {
+            let written = try ModelFiles.naming(input) {
+                try ModelFiles.write(model, to: output, as: .onnx, maxShardBytes: nil, onnx: onnxOptions, replacing: force)
+            }
+            return print("wrote \(written.map(\.path).joined(separator: ", "))")
+        }
         let target: WeightLayout = format == .gguf ? .llamaCpp : .transformers
         var converted = model
         // transformers states each layer's attention type; llama.cpp may derive it from a period.

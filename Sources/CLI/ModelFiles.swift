@@ -49,7 +49,8 @@ enum ModelFiles {
     /// Writes `model` to `path` in `format` (GGUF shards named after it, or a Hugging Face folder), showing
     /// progress for long writes; `conversion` re-encodes tensors on the way.
     static func write(_ model: Model, to path: String, as format: OutputFormat, maxShardBytes: Int?,
-                      conversion: TensorConversion? = nil, replacing: Bool = false) throws -> [URL] {
+                      conversion: TensorConversion? = nil, onnx: ONNXExport.Options = .init(),
+                      replacing: Bool = false) throws -> [URL] {
         let url = URL(fileURLWithPath: path)
         let progress = ProgressLine(label: "writing \(url.lastPathComponent)")
         defer { progress.finish() }
@@ -62,12 +63,18 @@ enum ModelFiles {
             return [try HuggingFace.write(model, to: url, maxShardBytes: maxShardBytes,
                                           dtypeName: conversion?.matrixType.map(HuggingFace.torchName),
                                           encoder: conversion?.encoder, replacing: replacing, progress: update)]
+        case .onnx:
+            guard url.pathExtension.lowercased() == "onnx" else {
+                return [try ONNXExport.writeFolder(model, to: url, options: onnx, replacing: replacing, progress: update)]
+            }
+            if HuggingFace.isModelFolder(path) { throw UsageError(file: path, problem: "is a folder; an .onnx output is a file") }
+            return try ONNXExport.write(model, to: url, options: onnx, progress: update)
         }
     }
 }
 
 enum OutputFormat: String, CaseIterable, ExpressibleByArgument {
-    case gguf, safetensors
+    case gguf, safetensors, onnx
 
     /// The format a model read from `model` is written back in.
     init(of model: Model) {
@@ -86,11 +93,12 @@ struct OutputName {
     ]
 
     /// Refuses `path` when its extension names another format than `written` (its own extension, or nil for
-    /// a Hugging Face folder).
-    static func check(_ path: String, writing written: String?, command: String) throws {
+    /// a folder, which `folder` describes).
+    static func check(_ path: String, writing written: String?, command: String,
+                      folder: String = "a Hugging Face folder") throws {
         let pathExtension = URL(fileURLWithPath: path).pathExtension.lowercased()
         guard let named = formats[pathExtension], pathExtension != written else { return }
-        let what = written.flatMap { formats[$0] } ?? "a Hugging Face folder"
+        let what = written.flatMap { formats[$0] } ?? folder
         let advice = written.map { "a name ending in .\($0)" } ?? "a folder name without a model file extension"
         throw UsageError(file: path, problem: "names \(named), but \(command) writes \(what) here; choose \(advice)")
     }

@@ -230,20 +230,9 @@ enum HuggingFaceConfig {
     private static func provenance(of model: Model) -> JSONValue? {
         let prefix = provenanceKey + "."
         let members = model.metadata.entries.compactMap { key, value -> (key: String, value: JSONValue)? in
-            guard key.hasPrefix(prefix), let json = jsonValue(value) else { return nil }
+            guard key.hasPrefix(prefix), let json = value.jsonValue else { return nil }
             return (String(key.dropFirst(prefix.count)), json)
         }
         return members.isEmpty ? nil : .object(members)
-    }
-
-    private static func jsonValue(_ value: MetadataValue) -> JSONValue? {
-        switch value {
-        case .bool(let flag): return .bool(flag)
-        case .string(let text): return .string(text.description)
-        case .float32(let number): return .float(number)
-        case .float64(let number): return .number("\(number)")
-        case .array, .encodedArray: return value.array.map { .array($0.compactMap(jsonValue)) }
-        default: return value.int.map { .integer($0) }
-        }
     }
 }

@@ -1,12 +1,13 @@
 import Foundation
 import Graph
 import SwiftProtobuf
+import Tensors
 
 /// Writes an ONNX model with its weights as external data: tensors of `externalThreshold` bytes or more go to
 /// `NAME.data` beside the model at 4096-aligned offsets (the ONNX spec's SHOULD), copied from their sources
 /// inside the kernel where it can; smaller ones stay inline, as `onnx.save` keeps them. The protobuf then
 /// holds only the graph, far from its 2 GiB limit. Both files are written beside their targets and renamed
-/// into place at the end.
+/// into place at the end. Payloads may be computed while writing (an export's transposed or packed weights).
 struct ONNXWriter {
     static let externalThreshold = 1024
     static let alignment = 4096
@@ -14,8 +15,18 @@ struct ONNXWriter {
 
     let model: Onnx_ModelProto
     /// Initializer name → its bytes; initializers stored in typed fields are written as they are.
-    let tensorBytes: [String: TensorBytes]
+    let payloads: [String: TensorPayload]
     let inputs: [MappedFile]
+
+    init(model: Onnx_ModelProto, payloads: [String: TensorPayload], inputs: [MappedFile]) {
+        self.model = model
+        self.payloads = payloads
+        self.inputs = inputs
+    }
+
+    init(model: Onnx_ModelProto, tensorBytes: [String: TensorBytes], inputs: [MappedFile]) {
+        self.init(model: model, payloads: tensorBytes.mapValues { .bytes($0) }, inputs: inputs)
+    }
 
     /// Writes `url` and, when any tensor is large enough, `url.data`; returns the files written.
     func write(to url: URL, progress: ((Int, Int) -> Void)? = nil) throws -> [URL] {
@@ -40,9 +51,9 @@ struct ONNXWriter {
     /// writes the data file; nil when no tensor goes external.
     private func writeExternalData(of model: inout Onnx_ModelProto, to dataURL: URL,
                                    progress: ((Int, Int) -> Void)?) throws -> OutputFile? {
-        let total = model.graph.initializer.reduce(0) { $0 + (tensorBytes[$1.name]?.count ?? 0) }
-        guard model.graph.initializer.contains(where: { (tensorBytes[$0.name]?.count ?? 0) >= Self.externalThreshold }) else {
-            for index in model.graph.initializer.indices { inline(&model.graph.initializer[index]) }
+        let total = model.graph.initializer.reduce(0) { $0 + (payloads[$1.name]?.byteCount ?? 0) }
+        guard model.graph.initializer.contains(where: { (payloads[$0.name]?.byteCount ?? 0) >= Self.externalThreshold }) else {
+            for index in model.graph.initializer.indices { try inline(&model.graph.initializer[index]) }
             return nil
         }
         let output = try OutputFile(target: dataURL)
@@ -50,35 +61,43 @@ struct ONNXWriter {
         defer { buffer.deallocate() }
         var done = 0
         for index in model.graph.initializer.indices {
-            guard let bytes = tensorBytes[model.graph.initializer[index].name] else { continue }
-            guard bytes.count >= Self.externalThreshold else {
-                inline(&model.graph.initializer[index])
+            let name = model.graph.initializer[index].name
+            guard let payload = payloads[name] else { continue }
+            guard payload.byteCount >= Self.externalThreshold else {
+                try inline(&model.graph.initializer[index])
                 continue
             }
             try output.writeZeros((Self.alignment - output.bytesWritten % Self.alignment) % Self.alignment)
             let offset = output.bytesWritten
-            try output.copy(bytes, through: buffer)
+            try output.write(payload, of: name, through: buffer)
             var tensor = model.graph.initializer[index]
             tensor.clearRawData()
             tensor.dataLocation = .external
             tensor.externalData = [("location", dataURL.lastPathComponent), ("offset", String(offset)),
-                                   ("length", String(bytes.count))].map { key, value in
+                                   ("length", String(payload.byteCount))].map { key, value in
                 var entry = Onnx_StringStringEntryProto()
                 entry.key = key
                 entry.value = value
                 return entry
             }
             model.graph.initializer[index] = tensor
-            done += bytes.count
+            done += payload.byteCount
             progress?(done, total)
         }
         return output
     }
 
     /// The tensor with its bytes inline as `raw_data`.
-    private func inline(_ tensor: inout Onnx_TensorProto) {
-        guard let bytes = tensorBytes[tensor.name] else { return }
-        tensor.rawData = Data(bytes.buffer)
+    private func inline(_ tensor: inout Onnx_TensorProto) throws {
+        guard let payload = payloads[tensor.name] else { return }
+        switch payload {
+        case .bytes(let bytes):
+            tensor.rawData = Data(bytes.buffer)
+        case .produced(_, let produce):
+            var data = Data()
+            try produce { data.append(contentsOf: $0) }
+            tensor.rawData = data
+        }
         tensor.clearDataLocation()
         tensor.externalData = []
     }
