@@ -1,0 +1,124 @@
+/// Where each weight of a recognized decoder graph is and how it is stored, by GGUF role: a block's
+/// `attn_q.weight` is a MatMul's B, a Gemm's, a MatMulNBits' packed B; a norm's scale is a norm node's input
+/// or the Mul of a decomposed norm. Fused roles (`attn_qkv`, `ffn_gate_up`) are split later, once the head
+/// counts are known.
+struct ONNXWeightSources {
+    enum Source: Equatable {
+        /// An initializer as it is: a vector, an embedding table, or a matrix already in out rows ([out, in]).
+        case plain(String)
+        /// A MatMul's (or Gemm's without transB) B, stored [in, out]: its rows are inputs, to be transposed.
+        case transposed(String)
+        /// The packed B of the MatMulNBits node with this index.
+        case matMulNBits(Int)
+        /// The table of the GatherBlockQuantized node with this index, whose data is `data`.
+        case gatherBlockQuantized(Int, data: String)
+    }
+
+    /// Role (`attn_qkv.weight`, `ffn_norm.weight`, `attn_q.bias`) → source, for each block.
+    var blocks: [[String: Source]]
+    /// `token_embd.weight`, `output_norm.weight` and, unless tied to the embeddings, `output.weight`.
+    var globals: [String: Source]
+
+    /// Modules outside the blocks and their roles.
+    static let globalRoles = ["embed_tokens": "token_embd", "norm": "output_norm", "final_norm_layernorm": "output_norm",
+                              "lm_head": "output"]
+    static let normOps: Set<String> = ["SimplifiedLayerNormalization", "RMSNormalization", "LayerNormalization"]
+    static let skipNormOps: Set<String> = ["SkipSimplifiedLayerNormalization", "SkipLayerNormalization"]
+
+    init(decoder: DecoderGraph) throws {
+        let graph = decoder.graph
+        let initializers = Dictionary(graph.initializer.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        var blocks = [[String: Source]](repeating: [:], count: decoder.blockCount)
+        var globals: [String: Source] = [:]
+        func record(_ role: String, _ source: Source, block: Int?) throws {
+            let existing = block.map { blocks[$0][role] } ?? globals[role]
+            if let existing, existing != source {
+                throw FormatError.onnx(file: decoder.file, problem: "\(block.map { "block \($0)" } ?? "the graph") has two "
+                    + "weights for \(role) (\(existing) and \(source))")
+            }
+            if let block { blocks[block][role] = source } else { globals[role] = source }
+        }
+        for (index, node) in graph.node.enumerated() {
+            let block = decoder.blockOfNode[index]
+            let roles = block == nil ? Self.globalRoles : DecoderGraph.moduleRoles
+            guard let module = DecoderGraph.module(of: node, among: roles), let role = roles[module] else { continue }
+            for (part, source) in Self.weights(of: node, index: index, role: role, decoder: decoder, initializers: initializers) {
+                try record("\(role).\(part)", source, block: block)
+            }
+        }
+        if globals["token_embd.weight"] == nil, let lookup = decoder.graph.node.firstIndex(where: { $0.output.first == decoder.embedding }) {
+            for (_, source) in Self.weights(of: graph.node[lookup], index: lookup, role: "token_embd", decoder: decoder,
+                                           initializers: initializers) {
+                globals["token_embd.weight"] = source
+            }
+        }
+        guard globals["token_embd.weight"] != nil else {
+            throw FormatError.onnx(file: decoder.file, problem: "the embedding lookup reads no initializer: no token embeddings found")
+        }
+        if let output = globals["output.weight"], Self.initializer(of: output, in: graph) == Self.initializer(of: globals["token_embd.weight"]!, in: graph) {
+            globals["output.weight"] = nil
+        }
+        self.blocks = blocks
+        self.globals = globals
+    }
+
+    /// The weights node `index` reads for `role`: (part, source), part `weight` or `bias`.
+    private static func weights(of node: Onnx_NodeProto, index: Int, role: String, decoder: DecoderGraph,
+                                initializers: [String: Onnx_TensorProto]) -> [(String, Source)] {
+        func floatInitializer(_ position: Int) -> String? {
+            guard node.input.count > position, let tensor = initializers[node.input[position]],
+                  [1, 10, 16].contains(tensor.dataType), (ONNXElementType.elementCount(tensor.dims) ?? 0) > 1 else { return nil }
+            return tensor.name
+        }
+        let isNorm = role.hasSuffix("norm")
+        switch node.opType {
+        case "MatMul":
+            if let weight = floatInitializer(1) { return [("weight", .transposed(weight))] }
+            if let producer = node.input.count > 1 ? decoder.producer(of: node.input[1]) : nil,
+               decoder.graph.node[producer].opType == "Transpose",
+               let weight = decoder.graph.node[producer].input.first, initializers[weight] != nil {
+                return [("weight", .plain(weight))]
+            }
+            return []
+        case "Gemm":
+            let transposedB = node.attribute.first { $0.name == "transB" }?.i == 1
+            return [floatInitializer(1).map { ("weight", transposedB ? .plain($0) : .transposed($0)) },
+                    floatInitializer(2).map { ("bias", .plain($0)) }].compactMap { $0 }
+        case "MatMulNBits":
+            return [("weight", .matMulNBits(index))]
+        case "Add" where !isNorm:
+            return (0 ..< node.input.count).compactMap(floatInitializer).prefix(1).map { ("bias", .plain($0)) }
+        case "Mul" where isNorm:
+            return (0 ..< node.input.count).compactMap(floatInitializer).prefix(1).map { ("weight", .plain($0)) }
+        case _ where normOps.contains(node.opType):
+            return floatInitializer(1).map { [("weight", .plain($0))] } ?? []
+        case _ where skipNormOps.contains(node.opType):
+            return floatInitializer(2).map { [("weight", .plain($0))] } ?? []
+        case "Gather" where role == "token_embd":
+            return floatInitializer(0).map { [("weight", .plain($0))] } ?? []
+        case "GatherBlockQuantized" where role == "token_embd":
+            guard let data = node.input.first.flatMap({ initializerBehindReshape($0, decoder: decoder, initializers: initializers) })
+            else { return [] }
+            return [("weight", .gatherBlockQuantized(index, data: data))]
+        default:
+            return []
+        }
+    }
+
+    /// `name` if it is an initializer, or the initializer a Reshape makes it from.
+    private static func initializerBehindReshape(_ name: String, decoder: DecoderGraph,
+                                                 initializers: [String: Onnx_TensorProto]) -> String? {
+        if initializers[name] != nil { return name }
+        guard let producer = decoder.producer(of: name), decoder.graph.node[producer].opType == "Reshape",
+              let input = decoder.graph.node[producer].input.first, initializers[input] != nil else { return nil }
+        return input
+    }
+
+    /// The initializer holding a source's values (MatMulNBits: its packed B), to tell tied weights.
+    static func initializer(of source: Source, in graph: Onnx_GraphProto) -> String? {
+        switch source {
+        case .plain(let name), .transposed(let name), .gatherBlockQuantized(_, let name): name
+        case .matMulNBits(let node): graph.node[node].input.count > 1 ? graph.node[node].input[1] : nil
+        }
+    }
+}
