@@ -15,15 +15,12 @@ struct UsageError: Error, CustomStringConvertible {
 }
 
 enum ModelFiles {
-    /// A GGUF file (the first shard of a split one) or a Hugging Face model folder, whose tokenizer is read
-    /// only when `needsTokenizer` (a GGUF file's is in its metadata anyway).
+    /// A GGUF file (the first shard of a split one), a Hugging Face model folder or an ONNX model, whose
+    /// tokenizer is read only when `needsTokenizer` (a GGUF file's is in its metadata anyway).
     static func read(_ path: String, needsTokenizer: Bool = true) throws -> Model {
         let url = URL(fileURLWithPath: path)
         guard FileManager.default.fileExists(atPath: path) else { throw UsageError(file: path, problem: "no such file") }
-        if ONNXModel.isONNX(path) {
-            throw UsageError(file: path, problem: "an ONNX model can be inspected and pruned by block list (--layers, --keep); "
-                + "scoring, eval and convert read GGUF files and Hugging Face folders")
-        }
+        if ONNXModel.isONNX(path) { return try ONNXModel(path: path).commonModel(tokenizer: needsTokenizer) }
         return HuggingFace.isModelFolder(path)
             ? try HuggingFace.readModel(at: url, tokenizer: needsTokenizer) : try GGUF.readModel(at: url)
     }

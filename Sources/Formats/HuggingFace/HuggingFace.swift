@@ -77,7 +77,7 @@ public enum HuggingFace {
     }
 
     /// The tokenizer.* keys from the folder's tokenizer files, when it has them.
-    private static func tokenizerMetadata(in folder: URL, config: JSONValue,
+    static func tokenizerMetadata(in folder: URL, config: JSONValue,
                                           embeddingRows: Int?) throws -> [(key: String, value: MetadataValue)] {
         func file(_ name: String) -> URL? {
             let url = folder.appendingPathComponent(name)
