@@ -91,22 +91,7 @@ struct Prune: ParsableCommand {
                                    inputFolder: model.origin.folder)
         }
         if subLayers.given { return try pruneSubLayers(model) }
-        var scoringRun: ScoringRun?
-        let removal: BlockRemoval
-        do {
-            if amount.given {
-                let run = try ScoringRun(model: model, path: input, options: scoring, amount: amount, criteria: [criterion])
-                guard let selection = run.selections.first else {
-                    throw UsageError(file: input, problem: "criterion \(criterion.rawValue) found no removable blocks")
-                }
-                scoringRun = run
-                removal = try BlockRemoval(removing: LayerSelection(indices: selection.removed), blockCount: model.blocks.count)
-            } else {
-                removal = try namedRemoval(blockCount: model.blocks.count)
-            }
-        } catch let error as SurgeryError {
-            throw UsageError(file: input, problem: error.description)
-        }
+        let (removal, scoringRun) = try chooseRemoval(blockCount: model.blocks.count) { model }
         var result = removal.apply(to: model)
         if let scoringRun { result = result.recordingScoring(criterion: criterion, run: scoringRun) }
         for warning in result.warnings {
@@ -128,19 +113,12 @@ struct Prune: ParsableCommand {
 }
 
 extension Prune {
-    /// ONNX models are pruned by the blocks named; scoring them comes with running them (ONNX conversion).
+    /// ONNX models keep their graph: scoring (with --ratio/--count) runs the model read as the common model,
+    /// and the blocks chosen go from the graph itself.
     func pruneONNX() throws {
-        guard !amount.given else {
-            throw UsageError(file: input, problem: "ONNX models cannot be scored yet: name the blocks with --layers or --keep")
-        }
         try OutputName.check(output, writing: "onnx", command: "prune")
         let model = try ONNXModel(path: input)
-        let removal: BlockRemoval
-        do {
-            removal = try namedRemoval(blockCount: model.blockCount)
-        } catch let error as SurgeryError {
-            throw UsageError(file: input, problem: error.description)
-        }
+        let (removal, scoringRun) = try chooseRemoval(blockCount: model.blockCount) { try model.commonModel() }
         let pruned = try model.removingBlocks(removal.removed)
         let progress = ProgressLine(label: "writing \(URL(fileURLWithPath: output).lastPathComponent)")
         let written = try pruned.write(to: output, replacing: force) { progress.update(done: $0, total: $1) }
@@ -149,8 +127,25 @@ extension Prune {
                                  removed: removal.removed, keptBlocks: pruned.blockCount,
                                  bytesBefore: model.byteCount, bytesAfter: pruned.byteCount,
                                  parametersBefore: model.parameterCount, parametersAfter: pruned.parameterCount,
-                                 warnings: [], criterion: nil, calibration: nil, reasons: [], refinement: nil, subLayers: nil)
+                                 warnings: [], criterion: scoringRun.map { _ in criterion.rawValue },
+                                 calibration: scoringRun?.calibration.source,
+                                 reasons: scoringRun.map { Self.reasons(removal.removed, $0) } ?? [],
+                                 refinement: scoringRun?.selections.first?.refinement, subLayers: nil)
         print(json ? try Format.json(report) : report.text)
+    }
+
+    /// The blocks to remove: chosen by scoring `model()` with --ratio/--count, else named with --layers/--keep.
+    func chooseRemoval(blockCount: Int, model: () throws -> Model) throws -> (BlockRemoval, ScoringRun?) {
+        do {
+            guard amount.given else { return (try namedRemoval(blockCount: blockCount), nil) }
+            let run = try ScoringRun(model: try model(), path: input, options: scoring, amount: amount, criteria: [criterion])
+            guard let selection = run.selections.first else {
+                throw UsageError(file: input, problem: "criterion \(criterion.rawValue) found no removable blocks")
+            }
+            return (try BlockRemoval(removing: LayerSelection(indices: selection.removed), blockCount: blockCount), run)
+        } catch let error as SurgeryError {
+            throw UsageError(file: input, problem: error.description)
+        }
     }
 
     /// The removal the user named with --layers or --keep.
