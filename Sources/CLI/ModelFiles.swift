@@ -27,11 +27,12 @@ enum ModelFiles {
 
     /// The engine and tokenizer for `model`; problems are reported against its file.
     static func engine(for model: Model, path: String) throws -> (Engine, any Tokenizer) {
+        let engine = try naming(path) { try Engine(model: model) }
         guard model.metadata["tokenizer.ggml.model"] != nil else {
             throw UsageError(file: path, problem: "has no tokenizer, which this command needs (for an ONNX model: put "
                 + "tokenizer.json and tokenizer_config.json beside it)")
         }
-        return try naming(path) { (try Engine(model: model), try Tokenizers.make(from: model.metadata)) }
+        return (engine, try naming(path) { try Tokenizers.make(from: model.metadata) })
     }
 
     /// Runs `body`, reporting engine and conversion errors (unsupported architecture, tensor type ...) against `file`.
