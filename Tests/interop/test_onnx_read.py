@@ -259,3 +259,102 @@ def test_absurd_genai_config_is_one_line_naming_the_file(field, value, tmp_path)
     (folder / "genai_config.json").write_text(json.dumps(config))
     result = run("score", folder)
     assert_clean_error(result, str(folder))
+
+
+# ------------------------------------------------------------- GatherBlockQuantized decoding, bit for bit
+
+def packed(values):
+    """4-bit values, two a byte, the even element in the low nibble."""
+    nibbles = (np.asarray(values).ravel() & 0x0F).astype(np.uint8)
+    return (nibbles[0::2] | (nibbles[1::2] << 4)).astype(np.uint8)
+
+
+def four_bit_tensor(name, values, data_type):
+    return helper.make_tensor(name, data_type, list(values.shape), packed(values).tobytes(), raw=True)
+
+
+def gather_inputs(data_type, zero_points, vocab, width, block, rng):
+    """Data, scales and zero points of a GatherBlockQuantized table, as initializers."""
+    blocks = width // block
+    signed = data_type == TensorProto.INT4
+    values = rng.integers(-8 if signed else 0, 8 if signed else 16, size=(vocab, width))
+    data = (numpy_helper.from_array(packed(values).reshape(vocab, width // 2), "data") if data_type == TensorProto.UINT8
+            else four_bit_tensor("data", values, data_type))
+    scales = numpy_helper.from_array((rng.standard_normal((vocab, blocks)) * 0.05).astype(np.float32), "scales")
+    zeros = None
+    if zero_points:
+        points = rng.integers(-8 if signed else 0, 8 if signed else 16, size=(vocab, blocks))
+        zeros = (numpy_helper.from_array(packed(points).reshape(vocab, blocks // 2), "zeros") if data_type == TensorProto.UINT8
+                 else four_bit_tensor("zeros", points, data_type))
+    return data, scales, zeros
+
+
+def gather_node(inputs, block):
+    return helper.make_node("GatherBlockQuantized", inputs, ["table"], name="/model/embed_tokens/GatherBlockQuantized",
+                            domain="com.microsoft", bits=4, block_size=block, gather_axis=0, quantize_axis=1)
+
+
+@pytest.mark.parametrize("block", [16, 32])
+@pytest.mark.parametrize("zero_points", [False, True])
+@pytest.mark.parametrize("data_type", [TensorProto.UINT8, TensorProto.INT4, TensorProto.UINT4])
+def test_gatherblockquantized_decodes_as_onnxruntime_does(data_type, zero_points, block, tmp_path):
+    vocab, width = 320, 64
+    data, scales, zeros = gather_inputs(data_type, zero_points, vocab, width, block, np.random.default_rng(block + zero_points))
+    initializers = [data, scales] + ([zeros] if zeros else [])
+    names = ["data", "ids", "scales"] + (["zeros"] if zeros else [])
+    graph = helper.make_graph([gather_node(names, block)], "gather", [helper.make_tensor_value_info("ids", TensorProto.INT64, [vocab])],
+                              [helper.make_tensor_value_info("table", TensorProto.FLOAT, [vocab, width])], initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21), helper.make_opsetid("com.microsoft", 1)])
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    expected = sess.run(None, {"ids": np.arange(vocab, dtype=np.int64)})[0]
+
+    folder = tmp_path / "model"
+    shutil.copytree(FIXTURES["genai-qwen2-int4"], folder)
+    fixture = onnx.load(str(folder / "model.onnx"))
+    node = next(n for n in fixture.graph.node if n.op_type == "GatherBlockQuantized")
+    node.CopyFrom(gather_node([n if n != "ids" else node.input[1] for n in names], block))
+    node.output[0] = "/model/embed_tokens/GatherBlockQuantized/output_0"
+    fixture.graph.initializer.extend(initializers)
+    (folder / "model.onnx.data").unlink()
+    onnx.save(fixture, str(folder / "model.onnx"))
+    run_ok("convert", folder, tmp_path / "out", "--dtype", "f32")
+    ours = load_file(str(tmp_path / "out" / "model.safetensors"))["model.embed_tokens.weight"]
+    assert np.array_equal(ours, expected)
+
+
+# ------------------------------------------------------------- what the model states about itself
+
+def test_modelsurgery_metadata_property_comes_first(tmp_path):
+    """The exporter's JSON of GGUF keys wins over what the graph states; missing keys come from the graph."""
+    import gguf
+    path = tmp_path / "model.onnx"
+    model = onnx.load(str(FIXTURES["dynamo-llama"]))
+    stated = {"general.architecture": "llama", "general.name": "Stated", "llama.context_length": 77,
+              "llama.rope.freq_base": 10000.0, "llama.attention.head_count": 4, "llama.attention.head_count_kv": 2}
+    model.metadata_props.append(onnx.StringStringEntryProto(key="modelsurgery.metadata", value=json.dumps(stated)))
+    onnx.save(model, str(path))
+    run_ok("convert", path, tmp_path / "out.gguf")
+    fields = gguf.GGUFReader(str(tmp_path / "out.gguf")).fields
+    value = lambda key: fields[key].contents()
+    assert value("general.name") == "Stated" and value("llama.context_length") == 77
+    assert value("llama.block_count") == 4 and value("llama.feed_forward_length") == 128
+    assert abs(value("llama.attention.layer_norm_rms_epsilon") - 1e-6) < 1e-12
+
+
+def test_interleaved_rope_is_read_in_llama_cpps_layout(tmp_path):
+    """RoPE on adjacent pairs (rotary_interleaved=1) is llama.cpp's convention: the same weights then give
+    onnxruntime's perplexity in our engine, which permutes nothing."""
+    folder = tmp_path / "interleaved"
+    shutil.copytree(FIXTURES["genai-llama-fp32"], folder)
+    model = onnx.load(str(folder / "model.onnx"))
+    for node in model.graph.node:
+        if node.op_type == "GroupQueryAttention":
+            next(a for a in node.attribute if a.name == "rotary_interleaved").i = 1
+    (folder / "model.onnx.data").unlink()
+    onnx.save(model, str(folder / "model.onnx"))
+    text = tmp_path / "text.txt"
+    text.write_text(TEXT)
+    report = json.loads(run_ok("eval", folder, "--text", text, "--ctx", "64", "--json").stdout)
+    ids = Tokenizer.from_file(str(folder / "tokenizer.json")).encode(TEXT).ids
+    expected = onnxruntime_nll(folder, ids, 64)
+    assert abs(report["perplexity"]["meanNegativeLogLikelihood"] - expected) <= 1e-4 * expected
