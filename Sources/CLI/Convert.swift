@@ -14,7 +14,7 @@ struct Convert: ParsableCommand {
         writes them; vectors are F32 there, and --dtype q8_0 quantizes matrices as the gguf package does.
         """)
 
-    @Argument(help: "The model to read: a GGUF file (for a split one, its first shard) or a Hugging Face folder.")
+    @Argument(help: "The model to read: a GGUF file (for a split one, its first shard), a Hugging Face folder or an ONNX model.")
     var input: String
 
     @Argument(help: "Where to write: a GGUF file, or a folder for safetensors.")
