@@ -134,7 +134,7 @@ struct BlockQuantizedReader {
         }
         // Packed uint8 holds two elements a byte; int4 and uint4 state their element count.
         let count = packed ? try product(node, [bytes.count, 2]) : ONNXElementType.elementCount(data.dims) ?? 0
-        guard let rows = data.dims.first.flatMap({ Int(exactly: $0) }), rows > 0, count % rows == 0 else {
+        guard let rows = data.dims.first.flatMap({ Int(exactly: $0) }), rows > 0, count >= rows, count % rows == 0 else {
             throw fail(node, "data has shape \(data.dims); rows of elements expected")
         }
         let rowLength = count / rows

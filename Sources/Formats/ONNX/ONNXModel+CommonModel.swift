@@ -16,25 +16,14 @@ extension ONNXModel {
         let maker = ONNXTensorMaker(source: source, graph: decoder.graph, scratch: scratch)
         let facts = ONNXGraphFacts(decoder: decoder, tensorBytes: source.tensorBytes)
         let blockShapes = try sources.blocks.first.map { roles in try roles.mapValues(maker.shape) } ?? [:]
-        var metadata = try ONNXMetadata(model: self, facts: facts, blockShapes: blockShapes,
-                                        embeddingShape: try maker.shape(of: sources.globals["token_embd.weight"]!)).read()
-        if tokenizer { try addTokenizer(to: &metadata, embeddingRows: try maker.shape(of: sources.globals["token_embd.weight"]!).last) }
+        let embeddingShape = try maker.shape(of: sources.globals["token_embd.weight"]!)
+        var metadata = try ONNXMetadata(model: self, facts: facts, blockShapes: blockShapes, embeddingShape: embeddingShape).read()
+        if tokenizer { try addTokenizer(to: &metadata, embeddingRows: embeddingShape.last) }
 
-        let architecture = metadata["general.architecture"]?.string ?? "llama"
+        // The head counts that split fused Q/K/V, as the engine will read them.
         let sizes = Model(metadata: metadata, globalTensors: [], blocks: [], origin: Origin(format: Self.format, version: 0, files: []))
             .hyperParameters
-        var made: [(block: Int?, name: String, made: ONNXTensorMaker.Made)] = []
-        for (name, source) in sources.globals.sorted(by: { $0.key < $1.key }) {
-            made.append((nil, name, try maker.make(source)))
-        }
-        for (block, roles) in sources.blocks.enumerated() {
-            for (role, source) in roles.sorted(by: { $0.key < $1.key }) {
-                for (name, part) in try split(role, try maker.make(source), sizes: sizes, block: block, maker: maker) {
-                    made.append((block, name, part))
-                }
-            }
-        }
-
+        let made = try makeTensors(sources, maker: maker, sizes: sizes)
         let computed = try scratch.mapped()
         var globals: [Tensor] = [], blocks = BlockAssembly()
         for (ordinal, entry) in made.enumerated() {
@@ -46,11 +35,29 @@ extension ONNXModel {
             let tensor = Tensor(name: entry.name, shape: entry.made.shape, type: entry.made.type, data: data, ordinal: ordinal)
             if let block = entry.block { blocks.add(tensor, toBlock: block) } else { globals.append(tensor) }
         }
+        let architecture = metadata["general.architecture"]?.string ?? ""
         let layout: WeightLayout = WeightLayout.shiftedNorms.contains(architecture) || facts.interleavedRope ? .llamaCpp : .transformers
         let model = Model(metadata: metadata, globalTensors: globals, blocks: try blocks.blocks(file: path),
                           origin: Origin(format: Self.format, version: 0, files: inputs + [computed], folder: folder),
                           layout: layout)
         return try model.validated(file: path)
+    }
+
+    /// Every tensor, globals first, then block by block with fused roles split; computed bytes go to the scratch file.
+    private func makeTensors(_ sources: ONNXWeightSources, maker: ONNXTensorMaker,
+                             sizes: HyperParameters) throws -> [(block: Int?, name: String, made: ONNXTensorMaker.Made)] {
+        var made: [(block: Int?, name: String, made: ONNXTensorMaker.Made)] = []
+        for (name, source) in sources.globals.sorted(by: { $0.key < $1.key }) {
+            made.append((nil, name, try maker.make(source)))
+        }
+        for (block, roles) in sources.blocks.enumerated() {
+            for (role, source) in roles.sorted(by: { $0.key < $1.key }) {
+                for (name, part) in try split(role, try maker.make(source), sizes: sizes, block: block, maker: maker) {
+                    made.append((block, name, part))
+                }
+            }
+        }
+        return made
     }
 
     /// A fused role cut into its parts (`attn_qkv` into Q, K and V, `ffn_gate_up` into gate and up); others as they are.
