@@ -66,4 +66,15 @@ struct ONNXEngineTests {
         #expect(sizes.rope.base == 10000 && sizes.rmsEpsilon.map { abs($0 - 1e-6) < 1e-12 } == true)
         #expect(model.architecture == (fixture.contains("qwen2") ? "qwen2" : "llama"))
     }
+
+    /// Decoded and transposed weights live in an unlinked scratch file, not in anonymous memory; tied int4
+    /// embeddings (genai qwen2's GatherBlockQuantized reads lm_head's MatMulNBits weight) give no output.weight.
+    @Test func computedWeightsAreInAnUnlinkedFile() throws {
+        let model = try Self.read("genai-qwen2-int4")
+        let computed = model.allTensors.filter { $0.data.file.url.lastPathComponent.hasPrefix("modelsurgery-onnx") }
+        #expect(computed.count == 1 + 4 * 7, "embeddings and the seven projections of each block")
+        #expect(computed.allSatisfy { !$0.data.file.isInMemory && $0.type == .f32 })
+        #expect(computed.allSatisfy { !FileManager.default.fileExists(atPath: $0.data.file.path) })
+        #expect(model.globalTensors.map(\.name).sorted() == ["output_norm.weight", "token_embd.weight"])
+    }
 }

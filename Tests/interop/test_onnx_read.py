@@ -358,3 +358,20 @@ def test_interleaved_rope_is_read_in_llama_cpps_layout(tmp_path):
     ids = Tokenizer.from_file(str(folder / "tokenizer.json")).encode(TEXT).ids
     expected = onnxruntime_nll(folder, ids, 64)
     assert abs(report["perplexity"]["meanNegativeLogLikelihood"] - expected) <= 1e-4 * expected
+
+
+def test_float16_weights_stay_float16(tmp_path):
+    """Transposed MatMul weights keep their element type: an f16 export converts to the same f16 values."""
+    path = tmp_path / "model.onnx"
+    model = onnx.load(str(FIXTURES["dynamo-llama"]))
+    for index, tensor in enumerate(model.graph.initializer):
+        values = numpy_helper.to_array(tensor)
+        if values.dtype == np.float32 and values.ndim == 2:
+            model.graph.initializer[index].CopyFrom(numpy_helper.from_array(values.astype(np.float16), tensor.name))
+    onnx.save(model, str(path))
+    run_ok("convert", path, tmp_path / "out")
+    ours = load_file(str(tmp_path / "out" / "model.safetensors"))
+    reference = load_file(str(MODELS / "onnx" / "hf" / "llama" / "model.safetensors"))
+    for tensor, values in reference.items():
+        if values.ndim == 2:
+            assert ours[tensor].dtype == np.float16 and np.array_equal(ours[tensor], values.astype(np.float16)), tensor
