@@ -57,7 +57,7 @@ struct Convert: ParsableCommand {
 
     func run() throws {
         progressOptions.apply()
-        let model = try ModelFiles.read(input)
+        let model = try ModelFiles.read(input, output: output)
         let target: WeightLayout = format == .gguf ? .llamaCpp : .transformers
         var converted = model
         // transformers states each layer's attention type; llama.cpp may derive it from a period.

@@ -16,13 +16,24 @@ struct UsageError: Error, CustomStringConvertible {
 
 enum ModelFiles {
     /// A GGUF file (the first shard of a split one), a Hugging Face model folder or an ONNX model, whose
-    /// tokenizer is read only when `needsTokenizer` (a GGUF file's is in its metadata anyway).
-    static func read(_ path: String, needsTokenizer: Bool = true) throws -> Model {
+    /// tokenizer is read only when `needsTokenizer` (a GGUF file's is in its metadata anyway). An ONNX model's
+    /// computed weights go to a scratch file beside `output` when one is given (see `scratchFolder(beside:)`).
+    static func read(_ path: String, needsTokenizer: Bool = true, output: String? = nil) throws -> Model {
         let url = URL(fileURLWithPath: path)
         guard FileManager.default.fileExists(atPath: path) else { throw UsageError(file: path, problem: "no such file") }
-        if ONNXModel.isONNX(path) { return try ONNXModel(path: path).commonModel(tokenizer: needsTokenizer) }
+        if ONNXModel.isONNX(path) {
+            return try ONNXModel(path: path).commonModel(tokenizer: needsTokenizer, scratchFolder: output.flatMap(scratchFolder))
+        }
         return HuggingFace.isModelFolder(path)
             ? try HuggingFace.readModel(at: url, tokenizer: needsTokenizer) : try GGUF.readModel(at: url)
+    }
+
+    /// The folder an output goes to, for scratch files the size of the weights: it has room for them, which a
+    /// temporary folder in memory (tmpfs) may not. Nil when it does not exist yet (the temporary folder serves).
+    static func scratchFolder(beside output: String) -> URL? {
+        let folder = URL(fileURLWithPath: output).deletingLastPathComponent()
+        var isFolder: ObjCBool = false
+        return FileManager.default.fileExists(atPath: folder.path, isDirectory: &isFolder) && isFolder.boolValue ? folder : nil
     }
 
     /// The engine and tokenizer for `model`; problems are reported against its file.

@@ -118,7 +118,9 @@ extension Prune {
     func pruneONNX() throws {
         try OutputName.check(output, writing: "onnx", command: "prune")
         let model = try ONNXModel(path: input)
-        let (removal, scoringRun) = try chooseRemoval(blockCount: model.blockCount) { try model.commonModel() }
+        let (removal, scoringRun) = try chooseRemoval(blockCount: model.blockCount) {
+            try model.commonModel(scratchFolder: ModelFiles.scratchFolder(beside: output))
+        }
         let pruned = try model.removingBlocks(removal.removed)
         let progress = ProgressLine(label: "writing \(URL(fileURLWithPath: output).lastPathComponent)")
         let written = try pruned.write(to: output, replacing: force) { progress.update(done: $0, total: $1) }
