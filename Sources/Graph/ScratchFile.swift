@@ -17,7 +17,9 @@ public final class ScratchFile {
     public init(in folder: URL, name: String) throws {
         var template = Array(folder.appendingPathComponent("\(name)-XXXXXX").path.utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-        guard fd >= 0 else { throw FileAccessError(path: folder.path, problem: "cannot make a scratch file: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else {
+            throw FileAccessError(path: folder.path, problem: "cannot make a scratch file: \(String(cString: strerror(errno)))")
+        }
         let path = String(cString: template)
         unlink(path)
         descriptor = fd

@@ -89,7 +89,8 @@ struct BlockQuantizedReader {
         let (weight, data) = try input(node, 1, types: [.uint8])
         let expected = try product(node, [n, blocks, blob])
         guard weight.dims.first == Int64(n), data.count == expected else {
-            throw fail(node, "B has shape \(weight.dims); K \(k), N \(n), block_size \(blockSize) and \(bits) bits need [\(n), \(blocks), \(blob)]")
+            throw fail(node, "B has shape \(weight.dims); K \(k), N \(n), block_size \(blockSize) and \(bits) bits "
+                + "need [\(n), \(blocks), \(blob)]")
         }
         let (scales, scaleType) = try self.scales(node, index: 2, count: try product(node, [n, blocks]))
         let zeroPoints: BlockQuantizedMatrix.ZeroPoints
@@ -98,7 +99,8 @@ struct BlockQuantizedReader {
             if zeroTensor.dataType == Onnx_TensorProto.DataType.uint8.rawValue {
                 let rowBytes = (blocks * bits + 7) / 8
                 guard zeroBytes.count == (try product(node, [n, rowBytes])) else {
-                    throw fail(node, "zero_points hold \(zeroBytes.count) bytes; \(n) rows of \(blocks) \(bits)-bit zero points need \(n * rowBytes)")
+                    throw fail(node, "zero_points hold \(zeroBytes.count) bytes; \(n) rows of \(blocks) \(bits)-bit zero points "
+                        + "need \(n * rowBytes)")
                 }
                 zeroPoints = .integers(zeroBytes, rowStride: rowBytes * 8 / bits, signed: false)
             } else {
@@ -144,7 +146,8 @@ struct BlockQuantizedReader {
         if node.input.count > 3, !node.input[3].isEmpty {
             let (_, zeroBytes) = try input(node, 3, types: [type!])
             guard zeroBytes.count == (rows * blocks + 1) / 2 else {
-                throw fail(node, "zero_points hold \(zeroBytes.count) bytes; \(rows * blocks) 4-bit zero points need \((rows * blocks + 1) / 2)")
+                throw fail(node, "zero_points hold \(zeroBytes.count) bytes; \(rows * blocks) 4-bit zero points "
+                    + "need \((rows * blocks + 1) / 2)")
             }
             zeroPoints = .integers(zeroBytes, rowStride: nil, signed: type == .int4)
         }
@@ -176,7 +179,8 @@ struct BlockQuantizedReader {
 
     private func blockSize(_ node: Onnx_NodeProto, defaultValue: Int? = nil) throws -> Int {
         guard let size = attribute(node, "block_size") ?? defaultValue, size >= 16, size <= 1 << 16, size & (size - 1) == 0 else {
-            throw fail(node, "block_size \(attribute(node, "block_size").map(String.init) ?? "(missing)") is not a power of 2 from 16 to 65536")
+            let stated = attribute(node, "block_size").map(String.init) ?? "(missing)"
+            throw fail(node, "block_size \(stated) is not a power of 2 from 16 to 65536")
         }
         return size
     }

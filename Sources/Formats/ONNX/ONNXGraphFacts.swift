@@ -70,7 +70,7 @@ struct ONNXGraphFacts {
 
     /// The past key inputs `[batch, kv heads, past, head size]`, where the two sizes are fixed numbers.
     private mutating func readCacheInputs(_ graph: Onnx_GraphProto) {
-        guard let key = graph.input.first(where: { LayerToken.cacheBlock(of: $0.name) != nil && $0.name.hasSuffix("key") }) else { return }
+        guard let key = graph.input.first(where: { LayerToken.cacheBlock(of: $0.name)?.kind == "key" }) else { return }
         let dims = key.type.tensorType.shape.dim
         guard dims.count == 4 else { return }
         func fixed(_ index: Int) -> Int? { dims[index].dimValue > 0 ? Int(exactly: dims[index].dimValue) : nil }
@@ -83,7 +83,8 @@ struct ONNXGraphFacts {
     private mutating func readInverseFrequencies(_ values: [Float]) {
         guard values.count >= 2, values[0] == 1, values[1] > 0, values[1] < 1 else { return }
         let ratio = Double(values[1])
-        guard zip(values, values.dropFirst()).allSatisfy({ $1 > 0 && abs(Double($1) / Double($0) - ratio) <= 1e-4 * ratio }) else { return }
+        let geometric = zip(values, values.dropFirst()).allSatisfy { $1 > 0 && abs(Double($1) / Double($0) - ratio) <= 1e-4 * ratio }
+        guard geometric else { return }
         let dimensions = 2 * values.count
         rotaryDimensions = dimensions
         // The last, smallest frequency gives the base with the least relative error.

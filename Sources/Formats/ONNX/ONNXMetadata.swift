@@ -53,7 +53,8 @@ struct ONNXMetadata {
         var metadata = Metadata()
         for (key, value) in members {
             guard let converted = HuggingFaceConfig.metadataValue(value) else {
-                throw FormatError.onnx(file: file, problem: "\(Self.propertyKey): '\(key)' is not a string, number, bool or array of one kind")
+                throw FormatError.onnx(file: file, problem: "\(Self.propertyKey): '\(key)' is not a string, number, bool "
+                    + "or array of one kind")
             }
             metadata[key] = converted
         }
@@ -80,7 +81,8 @@ struct ONNXMetadata {
         for (value, suffix) in fields {
             guard let value, !value.isNull else { continue }
             guard let number = value.uint32, number > 0 else {
-                throw FormatError.onnx(file: file, problem: "\(suffix) source \(value.serialized()) is not an integer from 1 to \(UInt32.max)")
+                throw FormatError.onnx(file: file, problem: "the value \(value.serialized()) for \(architecture).\(suffix) "
+                    + "is not an integer from 1 to \(UInt32.max)")
             }
             metadata["\(architecture).\(suffix)"] = .uint32(number)
         }
@@ -98,16 +100,17 @@ struct ONNXMetadata {
             if metadata[key] == nil, let value { metadata[key] = value }
         }
         func number(_ suffix: String) -> Int? { metadata["\(architecture).\(suffix)"]?.int }
+        func count(_ value: Int?) -> MetadataValue? { value.flatMap(UInt32.init(exactly:)).map { .uint32($0) } }
         fill("block_count", .uint32(UInt32(model.blockCount)))
-        fill("embedding_length", UInt32(exactly: embeddingShape[0]).map { .uint32($0) })
-        fill("vocab_size", UInt32(exactly: embeddingShape.last ?? 0).map { .uint32($0) })
+        fill("embedding_length", count(embeddingShape[0]))
+        fill("vocab_size", count(embeddingShape.last))
         let hidden = number("embedding_length") ?? embeddingShape[0]
         let headSize = number("attention.key_length") ?? facts.headSize ?? facts.rotaryDimensions
             ?? number("attention.head_count").map { hidden / max($0, 1) }
         let qRows = blockShapes["attn_q.weight"]?.last, kRows = blockShapes["attn_k.weight"]?.last
         if let headSize, headSize > 0 {
-            fill("attention.head_count", (facts.headCount ?? qRows.map { $0 / headSize }).flatMap(UInt32.init(exactly:)).map { .uint32($0) })
-            fill("attention.head_count_kv", (facts.kvHeadCount ?? kRows.map { $0 / headSize }).flatMap(UInt32.init(exactly:)).map { .uint32($0) })
+            fill("attention.head_count", count(facts.headCount ?? qRows.map { $0 / headSize }))
+            fill("attention.head_count_kv", count(facts.kvHeadCount ?? kRows.map { $0 / headSize }))
             if let heads = number("attention.head_count"), heads.multipliedReportingOverflow(by: headSize).partialValue != hidden {
                 fill("attention.key_length", .uint32(UInt32(clamping: headSize)))
                 fill("attention.value_length", .uint32(UInt32(clamping: headSize)))
@@ -115,8 +118,8 @@ struct ONNXMetadata {
             if let rotary = facts.rotaryDimensions, rotary < headSize { fill("rope.dimension_count", .uint32(UInt32(rotary))) }
         }
         let feedForward = blockShapes["ffn_up.weight"]?.last ?? blockShapes["ffn_gate_up.weight"]?.last.map { $0 / 2 }
-        fill("feed_forward_length", feedForward.flatMap(UInt32.init(exactly:)).map { .uint32($0) })
-        fill("context_length", facts.contextLength.flatMap(UInt32.init(exactly:)).map { .uint32($0) })
+        fill("feed_forward_length", count(feedForward))
+        fill("context_length", count(facts.contextLength))
         fill("attention.layer_norm_rms_epsilon", facts.epsilon.map { .float32(Float($0)) })
         fill("rope.freq_base", facts.ropeBase.map { .float32(Float($0)) })
     }

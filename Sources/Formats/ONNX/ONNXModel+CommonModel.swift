@@ -16,13 +16,13 @@ extension ONNXModel {
         let maker = ONNXTensorMaker(source: source, graph: decoder.graph, scratch: scratch)
         let facts = ONNXGraphFacts(decoder: decoder, tensorBytes: source.tensorBytes)
         let blockShapes = try sources.blocks.first.map { roles in try roles.mapValues(maker.shape) } ?? [:]
-        let embeddingShape = try maker.shape(of: sources.globals["token_embd.weight"]!)
+        let embeddingShape = try maker.shape(of: sources.embedding)
         var metadata = try ONNXMetadata(model: self, facts: facts, blockShapes: blockShapes, embeddingShape: embeddingShape).read()
         if tokenizer { try addTokenizer(to: &metadata, embeddingRows: embeddingShape.last) }
 
         // The head counts that split fused Q/K/V, as the engine will read them.
-        let sizes = Model(metadata: metadata, globalTensors: [], blocks: [], origin: Origin(format: Self.format, version: 0, files: []))
-            .hyperParameters
+        let origin = Origin(format: Self.format, version: 0, files: inputs, folder: folder)
+        let sizes = Model(metadata: metadata, globalTensors: [], blocks: [], origin: origin).hyperParameters
         let made = try makeTensors(sources, maker: maker, sizes: sizes)
         let computed = try scratch.mapped()
         var globals: [Tensor] = [], blocks = BlockAssembly()
@@ -36,10 +36,11 @@ extension ONNXModel {
             if let block = entry.block { blocks.add(tensor, toBlock: block) } else { globals.append(tensor) }
         }
         let architecture = metadata["general.architecture"]?.string ?? ""
-        let layout: WeightLayout = WeightLayout.shiftedNorms.contains(architecture) || facts.interleavedRope ? .llamaCpp : .transformers
-        let model = Model(metadata: metadata, globalTensors: globals, blocks: try blocks.blocks(file: path),
-                          origin: Origin(format: Self.format, version: 0, files: inputs + [computed], folder: folder),
-                          layout: layout)
+        // ONNX norms hold the multiplier itself (Gemma's +1 included), as llama.cpp's do.
+        let llamaCpp = WeightLayout.shiftedNorms.contains(architecture) || facts.interleavedRope
+        var model = Model(metadata: metadata, globalTensors: globals, blocks: try blocks.blocks(file: path), origin: origin,
+                          layout: llamaCpp ? .llamaCpp : .transformers)
+        model.origin.files.append(computed)
         return try model.validated(file: path)
     }
 

@@ -85,8 +85,8 @@ struct ONNXTensorMaker {
     func split(_ made: Made, into counts: [Int], role: String) throws -> [Made] {
         let rows = made.shape.count == 1 ? made.shape[0] : made.shape[1]
         let rowBytes = made.shape.count == 1 ? made.type.bytesPerBlock : made.shape[0] * made.type.bytesPerBlock
-        guard made.shape.count <= 2, counts.allSatisfy({ $0 > 0 }), counts.reduce(0, { $0.addingReportingOverflow($1).partialValue }) == rows,
-              counts.allSatisfy({ $0 <= rows }) else {
+        // Each count at most `rows`, so their sum cannot overflow.
+        guard made.shape.count <= 2, counts.allSatisfy({ $0 > 0 && $0 <= rows }), counts.reduce(0, +) == rows else {
             throw fail("\(role) has \(rows) rows, which do not split into \(counts.map(String.init).joined(separator: " + "))")
         }
         var start = 0
@@ -96,7 +96,8 @@ struct ONNXTensorMaker {
             if made.shape.count == 1 { part.shape = [count] } else { part.shape[1] = count }
             switch made.placement {
             case .source(let bytes):
-                part.placement = .source(TensorBytes(file: bytes.file, offset: bytes.offset + start * rowBytes, count: count * rowBytes))
+                part.placement = .source(TensorBytes(file: bytes.file, offset: bytes.offset + start * rowBytes,
+                                                     count: count * rowBytes))
             case .scratch(let offset, _):
                 part.placement = .scratch(offset: offset + start * rowBytes, count: count * rowBytes)
             }
@@ -126,8 +127,8 @@ struct ONNXTensorMaker {
                 for row in 0 ..< rows {
                     let inputRow = (row * columns + first) * MemoryLayout<Element>.size
                     for column in 0 ..< count {
-                        out[column * rows + row] = input.loadUnaligned(fromByteOffset: inputRow + column * MemoryLayout<Element>.size,
-                                                                       as: Element.self)
+                        let offset = inputRow + column * MemoryLayout<Element>.size
+                        out[column * rows + row] = input.loadUnaligned(fromByteOffset: offset, as: Element.self)
                     }
                 }
             }
@@ -147,7 +148,9 @@ struct ONNXTensorMaker {
             values.withUnsafeMutableBufferPointer { out in
                 for row in 0 ..< count { matrix.decodeRow(first + row, into: out.baseAddress! + row * matrix.rowLength) }
             }
-            try values.withUnsafeBytes { try scratch.append(UnsafeRawBufferPointer(rebasing: $0[0 ..< count * matrix.rowLength * 4])) }
+            try values.withUnsafeBytes {
+                try scratch.append(UnsafeRawBufferPointer(rebasing: $0[0 ..< count * matrix.rowLength * 4]))
+            }
         }
         return Made(shape: [matrix.rowLength, matrix.rows], type: .f32,
                     placement: .scratch(offset: start, count: matrix.rows * matrix.rowLength * 4))

@@ -18,10 +18,11 @@ struct ONNXWeightSources {
     var blocks: [[String: Source]]
     /// `token_embd.weight`, `output_norm.weight` and, unless tied to the embeddings, `output.weight`.
     var globals: [String: Source]
+    /// The token embeddings, `token_embd.weight`.
+    let embedding: Source
 
-    /// Modules outside the blocks and their roles.
-    static let globalRoles = ["embed_tokens": "token_embd", "norm": "output_norm", "final_norm_layernorm": "output_norm",
-                              "lm_head": "output"]
+    /// Modules outside the blocks and their roles (the embeddings are the input_ids lookup's, by structure).
+    static let globalRoles = ["norm": "output_norm", "final_norm_layernorm": "output_norm", "lm_head": "output"]
     static let normOps: Set<String> = ["SimplifiedLayerNormalization", "RMSNormalization", "LayerNormalization"]
     static let skipNormOps: Set<String> = ["SkipSimplifiedLayerNormalization", "SkipLayerNormalization"]
 
@@ -42,29 +43,29 @@ struct ONNXWeightSources {
             let block = decoder.blockOfNode[index]
             let roles = block == nil ? Self.globalRoles : DecoderGraph.moduleRoles
             guard let module = DecoderGraph.module(of: node, among: roles), let role = roles[module] else { continue }
-            for (part, source) in Self.weights(of: node, index: index, role: role, decoder: decoder, initializers: initializers) {
+            for (part, source) in try Self.weights(of: node, index: index, role: role, decoder: decoder,
+                                                   initializers: initializers) {
                 try record("\(role).\(part)", source, block: block)
             }
         }
-        if globals["token_embd.weight"] == nil, let lookup = decoder.graph.node.firstIndex(where: { $0.output.first == decoder.embedding }) {
-            for (_, source) in Self.weights(of: graph.node[lookup], index: lookup, role: "token_embd", decoder: decoder,
-                                           initializers: initializers) {
-                globals["token_embd.weight"] = source
-            }
-        }
-        guard globals["token_embd.weight"] != nil else {
+        // The lookup of input_ids that DecoderGraph found holds the embeddings, whatever its name.
+        guard let lookup = decoder.producer(of: decoder.embedding),
+              let embedding = try Self.weights(of: graph.node[lookup], index: lookup, role: "token_embd", decoder: decoder,
+                                               initializers: initializers).first?.1 else {
             throw FormatError.onnx(file: decoder.file, problem: "the embedding lookup reads no initializer: no token embeddings found")
         }
-        if let output = globals["output.weight"], Self.initializer(of: output, in: graph) == Self.initializer(of: globals["token_embd.weight"]!, in: graph) {
+        globals["token_embd.weight"] = embedding
+        if let output = globals["output.weight"], Self.initializer(of: output, in: graph) == Self.initializer(of: embedding, in: graph) {
             globals["output.weight"] = nil
         }
         self.blocks = blocks
         self.globals = globals
+        self.embedding = embedding
     }
 
     /// The weights node `index` reads for `role`: (part, source), part `weight` or `bias`.
     private static func weights(of node: Onnx_NodeProto, index: Int, role: String, decoder: DecoderGraph,
-                                initializers: [String: Onnx_TensorProto]) -> [(String, Source)] {
+                                initializers: [String: Onnx_TensorProto]) throws -> [(String, Source)] {
         func floatInitializer(_ position: Int) -> String? {
             guard node.input.count > position, let tensor = initializers[node.input[position]],
                   [1, 10, 16].contains(tensor.dataType), (ONNXElementType.elementCount(tensor.dims) ?? 0) > 1 else { return nil }
@@ -81,7 +82,14 @@ struct ONNXWeightSources {
             }
             return []
         case "Gemm":
-            let transposedB = node.attribute.first { $0.name == "transB" }?.i == 1
+            // alpha · A·B + beta · C: only the plain product of a linear layer is a weight as it stands.
+            let attributes = Dictionary(node.attribute.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+            guard attributes["alpha"].map({ $0.f == 1 }) ?? true, attributes["beta"].map({ $0.f == 1 }) ?? true,
+                  attributes["transA"].map({ $0.i == 0 }) ?? true else {
+                throw FormatError.onnx(file: decoder.file, problem: "Gemm '\(node.name)' scales or transposes its input "
+                    + "(alpha, beta, transA): not a linear layer modelsurgery reads")
+            }
+            let transposedB = attributes["transB"]?.i == 1
             return [floatInitializer(1).map { ("weight", transposedB ? .plain($0) : .transposed($0)) },
                     floatInitializer(2).map { ("bias", .plain($0)) }].compactMap { $0 }
         case "MatMulNBits":
