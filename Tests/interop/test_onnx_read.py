@@ -24,17 +24,27 @@ INT4 = ["genai-llama-int4", "genai-qwen2-int4"]
 TEXT = " ".join(["the quick brown fox jumps over a lazy dog while small models learn to predict tokens from text"] * 12)
 
 
-def float_activations(folder, tmp_path):
-    """A copy of an int4 genai folder whose MatMulNBits take float activations (accuracy_level 0), not int8."""
-    out = tmp_path / "float-activations"
+def edited_copy(folder, out, edit):
+    """A copy of a fixture folder whose model.onnx `edit` changed (its weights saved inline)."""
     shutil.copytree(folder, out)
     model = onnx.load(str(folder / "model.onnx"))
-    for node in model.graph.node:
-        if node.op_type == "MatMulNBits":
-            next(a for a in node.attribute if a.name == "accuracy_level").i = 0
+    edit(model)
     (out / "model.onnx.data").unlink()
     onnx.save(model, str(out / "model.onnx"))
     return out
+
+
+def set_attribute(op, name, value, every=False):
+    """An edit that sets attribute `name` of the first (or every) `op` node."""
+    def edit(model):
+        for node in [n for n in model.graph.node if n.op_type == op][: None if every else 1]:
+            next(a for a in node.attribute if a.name == name).i = value
+    return edit
+
+
+def float_activations(folder, tmp_path):
+    """A copy of an int4 genai folder whose MatMulNBits take float activations (accuracy_level 0), not int8."""
+    return edited_copy(folder, tmp_path / "float-activations", set_attribute("MatMulNBits", "accuracy_level", 0, every=True))
 
 
 def onnxruntime_nll(folder, ids, ctx):
@@ -110,11 +120,13 @@ def onnxruntime_weight(data, scales, zeros, bits, block, n, k, scale_type):
     return sess.run(None, {"A": identity})[0].T
 
 
-def replace_o_proj(folder, data, scales, zeros, bits, block):
-    """Block 0's o_proj of a genai int4 folder holds the given weight instead (our reader decodes it; the graph
-    is not run, so f16 scales may sit in this float graph)."""
-    path = folder / "model.onnx"
-    model = onnx.load(str(path))
+def replace_o_proj(data, scales, zeros, bits, block):
+    """An edit: block 0's o_proj of a genai int4 model holds the given weight instead (our reader decodes it; the
+    graph is not run, so f16 scales may sit in this float graph)."""
+    return lambda model: o_proj_holding(model, data, scales, zeros, bits, block)
+
+
+def o_proj_holding(model, data, scales, zeros, bits, block):
     node = next(n for n in model.graph.node if n.name == "/model/layers.0/attn/o_proj/MatMul_Q4")
     for attribute in node.attribute:
         if attribute.name in ("bits", "block_size"):
@@ -127,8 +139,6 @@ def replace_o_proj(folder, data, scales, zeros, bits, block):
     if zeros is not None:
         model.graph.initializer.append(numpy_helper.from_array(zeros, "o_proj_zero_points"))
         node.input.append("o_proj_zero_points")
-    (folder / "model.onnx.data").unlink()
-    onnx.save(model, str(path))
 
 
 @pytest.mark.parametrize("bits,block,zero_points,scale_type", VARIANTS)
@@ -137,9 +147,7 @@ def test_matmulnbits_decodes_as_onnxruntime_does(bits, block, zero_points, scale
     rng = np.random.default_rng(bits * 1000 + block * 10 + zero_points)
     data, scales, zeros = quantized_weight(bits, block, zero_points, scale_type, n, k, rng)
     expected = onnxruntime_weight(data, scales, zeros, bits, block, n, k, scale_type)
-    folder = tmp_path / "model"
-    shutil.copytree(FIXTURES["genai-llama-int4"], folder)
-    replace_o_proj(folder, data, scales, zeros, bits, block)
+    folder = edited_copy(FIXTURES["genai-llama-int4"], tmp_path / "model", replace_o_proj(data, scales, zeros, bits, block))
     run_ok("convert", folder, tmp_path / "out", "--dtype", "f32")
     ours = load_file(str(tmp_path / "out" / "model.safetensors"))["model.layers.0.self_attn.o_proj.weight"]
     assert ours.dtype == np.float32
@@ -210,13 +218,6 @@ def test_a_bare_graph_has_no_tokenizer_for_scoring(tmp_path):
 
 # ------------------------------------------------------------- malformed: one line naming the file
 
-def set_attribute(op, name, value):
-    def edit(model):
-        node = next(n for n in model.graph.node if n.op_type == op)
-        next(a for a in node.attribute if a.name == name).i = value
-    return edit
-
-
 def wrong_transposed_shape(model):
     node = next(n for n in model.graph.node if n.name == "/model/layers.0/attn/o_proj/MatMul")
     tensor = next(t for t in model.graph.initializer if t.name == node.input[1])
@@ -236,12 +237,7 @@ HOSTILE = {
 @pytest.mark.parametrize("case", sorted(HOSTILE))
 def test_malformed_graph_is_one_line_naming_the_file(case, tmp_path):
     name, edit, message = HOSTILE[case]
-    folder = tmp_path / "bad"
-    shutil.copytree(FIXTURES[name], folder)
-    model = onnx.load(str(folder / "model.onnx"))
-    edit(model)
-    (folder / "model.onnx.data").unlink()
-    onnx.save(model, str(folder / "model.onnx"))
+    folder = edited_copy(FIXTURES[name], tmp_path / "bad", edit)
     for command in (["score"], ["convert", tmp_path / "out.gguf"]):
         result = run(command[0], folder, *command[1:])
         assert_clean_error(result, str(folder))
@@ -308,15 +304,13 @@ def test_gatherblockquantized_decodes_as_onnxruntime_does(data_type, zero_points
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     expected = sess.run(None, {"ids": np.arange(vocab, dtype=np.int64)})[0]
 
-    folder = tmp_path / "model"
-    shutil.copytree(FIXTURES["genai-qwen2-int4"], folder)
-    fixture = onnx.load(str(folder / "model.onnx"))
-    node = next(n for n in fixture.graph.node if n.op_type == "GatherBlockQuantized")
-    node.CopyFrom(gather_node([n if n != "ids" else node.input[1] for n in names], block))
-    node.output[0] = "/model/embed_tokens/GatherBlockQuantized/output_0"
-    fixture.graph.initializer.extend(initializers)
-    (folder / "model.onnx.data").unlink()
-    onnx.save(fixture, str(folder / "model.onnx"))
+    def replace_table(fixture):
+        node = next(n for n in fixture.graph.node if n.op_type == "GatherBlockQuantized")
+        output = node.output[0]
+        node.CopyFrom(gather_node([n if n != "ids" else node.input[1] for n in names], block))
+        node.output[0] = output
+        fixture.graph.initializer.extend(initializers)
+    folder = edited_copy(FIXTURES["genai-qwen2-int4"], tmp_path / "model", replace_table)
     run_ok("convert", folder, tmp_path / "out", "--dtype", "f32")
     ours = load_file(str(tmp_path / "out" / "model.safetensors"))["model.embed_tokens.weight"]
     assert np.array_equal(ours, expected)
@@ -344,14 +338,8 @@ def test_modelsurgery_metadata_property_comes_first(tmp_path):
 def test_interleaved_rope_is_read_in_llama_cpps_layout(tmp_path):
     """RoPE on adjacent pairs (rotary_interleaved=1) is llama.cpp's convention: the same weights then give
     onnxruntime's perplexity in our engine, which permutes nothing."""
-    folder = tmp_path / "interleaved"
-    shutil.copytree(FIXTURES["genai-llama-fp32"], folder)
-    model = onnx.load(str(folder / "model.onnx"))
-    for node in model.graph.node:
-        if node.op_type == "GroupQueryAttention":
-            next(a for a in node.attribute if a.name == "rotary_interleaved").i = 1
-    (folder / "model.onnx.data").unlink()
-    onnx.save(model, str(folder / "model.onnx"))
+    folder = edited_copy(FIXTURES["genai-llama-fp32"], tmp_path / "interleaved",
+                         set_attribute("GroupQueryAttention", "rotary_interleaved", 1, every=True))
     text = tmp_path / "text.txt"
     text.write_text(TEXT)
     report = json.loads(run_ok("eval", folder, "--text", text, "--ctx", "64", "--json").stdout)
