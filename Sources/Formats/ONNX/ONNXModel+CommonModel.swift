@@ -38,9 +38,10 @@ extension ONNXModel {
         let architecture = metadata["general.architecture"]?.string ?? ""
         // ONNX norms hold the multiplier itself (Gemma's +1 included), as llama.cpp's do.
         let llamaCpp = WeightLayout.shiftedNorms.contains(architecture) || facts.interleavedRope
-        var model = Model(metadata: metadata, globalTensors: globals, blocks: try blocks.blocks(file: path), origin: origin,
+        // The origin lists the model's own files (sizes, outputs that must not overwrite them); the scratch file
+        // lives as long as the tensors that map it.
+        let model = Model(metadata: metadata, globalTensors: globals, blocks: try blocks.blocks(file: path), origin: origin,
                           layout: llamaCpp ? .llamaCpp : .transformers)
-        model.origin.files.append(computed)
         return try model.validated(file: path)
     }
 
