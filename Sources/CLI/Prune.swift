@@ -121,7 +121,8 @@ extension Prune {
         let (removal, scoringRun) = try chooseRemoval(blockCount: model.blockCount) {
             try model.commonModel(scratchFolder: ModelFiles.scratchFolder(beside: output))
         }
-        let pruned = try model.removingBlocks(removal.removed)
+        var pruned = try model.removingBlocks(removal.removed)
+        if let scoringRun { pruned.setProperties(Self.scoringRecord(criterion: criterion, run: scoringRun).map { ($0, $1.description) }) }
         let progress = ProgressLine(label: "writing \(URL(fileURLWithPath: output).lastPathComponent)")
         let written = try pruned.write(to: output, replacing: force) { progress.update(done: $0, total: $1) }
         progress.finish()
@@ -168,18 +169,26 @@ extension Prune {
     }
 }
 
+extension Prune {
+    /// How scoring chose the blocks, as the output's provenance keys.
+    static func scoringRecord(criterion: Criterion, run: ScoringRun) -> [(key: String, value: MetadataValue)] {
+        var record: [(key: String, value: MetadataValue)] = [("modelsurgery.criterion", .string(MetadataString(criterion.rawValue)))]
+        if criterion == .simdiff { record.append(("modelsurgery.simdiff_lambda", .float32(Float(run.lambda)))) }
+        record.append(("modelsurgery.calibration", .string(MetadataString(run.calibration.source))))
+        record.append(("modelsurgery.calibration_tokens", .uint32(UInt32(run.calibration.tokenCount))))
+        if let refinement = run.selections.first?.refinement {
+            record.append(("modelsurgery.refine_evaluations", .uint32(UInt32(refinement.evaluations))))
+            record.append(("modelsurgery.calibration_nll", .float32(Float(refinement.calibrationNLL))))
+        }
+        return record
+    }
+}
+
 extension BlockRemoval.Result {
     /// Adds how the blocks were chosen to the output's provenance keys.
     func recordingScoring(criterion: Criterion, run: ScoringRun) -> BlockRemoval.Result {
         var model = model
-        model.metadata["modelsurgery.criterion"] = .string(MetadataString(criterion.rawValue))
-        if criterion == .simdiff { model.metadata["modelsurgery.simdiff_lambda"] = .float32(Float(run.lambda)) }
-        model.metadata["modelsurgery.calibration"] = .string(MetadataString(run.calibration.source))
-        model.metadata["modelsurgery.calibration_tokens"] = .uint32(UInt32(run.calibration.tokenCount))
-        if let refinement = run.selections.first?.refinement {
-            model.metadata["modelsurgery.refine_evaluations"] = .uint32(UInt32(refinement.evaluations))
-            model.metadata["modelsurgery.calibration_nll"] = .float32(Float(refinement.calibrationNLL))
-        }
+        for (key, value) in Prune.scoringRecord(criterion: criterion, run: run) { model.metadata[key] = value }
         return BlockRemoval.Result(model: model, warnings: warnings)
     }
 }

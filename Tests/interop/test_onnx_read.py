@@ -200,6 +200,9 @@ def test_score_and_prune_by_count(name, tmp_path):
     out = tmp_path / ("pruned" if source.is_dir() else "pruned.onnx")
     report = json.loads(run_ok("prune", source, out, "--count", "1", "--json").stdout)
     assert len(report["removed"]) == 1 and report["criterion"] == "simdiff"
+    properties = {p.key: p.value for p in onnx.load(str(out / "model.onnx" if out.is_dir() else out),
+                                                    load_external_data=False).metadata_props}
+    assert properties["modelsurgery.criterion"] == "simdiff" and properties["modelsurgery.removed_blocks"] == str(report["removed"])
     sess = session(out)
     assert len([i for i in sess.get_inputs() if i.name.startswith("past_key_values.")]) == 2 * 3
     logits, _ = run_logits(sess, IDS)
