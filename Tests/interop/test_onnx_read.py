@@ -336,6 +336,9 @@ def test_modelsurgery_metadata_property_comes_first(tmp_path):
     assert value("general.name") == "Stated" and value("llama.context_length") == 77
     assert value("llama.block_count") == 4 and value("llama.feed_forward_length") == 128
     assert abs(value("llama.attention.layer_norm_rms_epsilon") - 1e-6) < 1e-12
+    # A number written with a point is a float32, as llama.cpp reads rope.freq_base; without, an integer.
+    assert fields["llama.rope.freq_base"].types == [gguf.GGUFValueType.FLOAT32] and value("llama.rope.freq_base") == 10000
+    assert fields["llama.context_length"].types == [gguf.GGUFValueType.UINT32]
 
 
 def test_interleaved_rope_is_read_in_llama_cpps_layout(tmp_path):
@@ -366,3 +369,15 @@ def test_float16_weights_stay_float16(tmp_path):
     for tensor, values in reference.items():
         if values.ndim == 2:
             assert ours[tensor].dtype == np.float16 and np.array_equal(ours[tensor], values.astype(np.float16)), tensor
+
+
+@pytest.mark.parametrize("text,message", [("{not json", "is not JSON"), ("[1, 2]", "is not a JSON object"),
+                                          ('{"general.architecture": {"nested": 1}}', "'general.architecture'")])
+def test_malformed_modelsurgery_metadata_is_one_line_naming_the_file(text, message, tmp_path):
+    path = tmp_path / "model.onnx"
+    model = onnx.load(str(FIXTURES["dynamo-qwen2"]))
+    model.metadata_props.append(onnx.StringStringEntryProto(key="modelsurgery.metadata", value=text))
+    onnx.save(model, str(path))
+    result = run("convert", path, tmp_path / "out.gguf")
+    assert_clean_error(result, str(path))
+    assert message in result.stderr and not (tmp_path / "out.gguf").exists()

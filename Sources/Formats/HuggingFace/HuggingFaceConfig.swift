@@ -114,7 +114,7 @@ enum HuggingFaceConfig {
         }
     }
 
-    static func metadataValue(_ value: JSONValue) -> MetadataValue? {
+    private static func metadataValue(_ value: JSONValue) -> MetadataValue? {
         switch value {
         case .string(let text): return .string(MetadataString(text))
         case .bool(let flag): return .bool(flag)

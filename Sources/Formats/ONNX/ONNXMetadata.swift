@@ -52,13 +52,35 @@ struct ONNXMetadata {
         }
         var metadata = Metadata()
         for (key, value) in members {
-            guard let converted = HuggingFaceConfig.metadataValue(value) else {
+            guard let converted = Self.propertyValue(value) else {
                 throw FormatError.onnx(file: file, problem: "\(Self.propertyKey): '\(key)' is not a string, number, bool "
                     + "or array of one kind")
             }
             metadata[key] = converted
         }
         return metadata
+    }
+
+    /// A JSON value as a GGUF value: a number written with a point or an exponent (`10000.0`, `1e-06`) is a
+    /// float32, one without an integer (uint32, int32 when negative, 64 bits when it needs them); arrays hold one
+    /// kind (integers among floats become floats).
+    static func propertyValue(_ value: JSONValue) -> MetadataValue? {
+        switch value {
+        case .string(let text): return .string(MetadataString(text))
+        case .bool(let flag): return .bool(flag)
+        case .number(let literal):
+            if literal.contains(where: { ".eE".contains($0) }) { return Double(literal).map { .float32(Float($0)) } }
+            if let number = UInt32(literal) { return .uint32(number) }
+            if let number = Int32(literal) { return .int32(number) }
+            return UInt64(literal).map { .uint64($0) } ?? Int64(literal).map { .int64($0) }
+        case .array(let items):
+            var values = items.compactMap(propertyValue)
+            guard values.count == items.count else { return nil }
+            if values.contains(where: { $0.type == .float32 }) { values = values.map { $0.double.map { .float32(Float($0)) } ?? $0 } }
+            let type = values.first?.type ?? .uint32
+            return values.allSatisfy({ $0.type == type }) ? .array(type, values) : nil
+        case .null, .object: return nil
+        }
     }
 
     /// onnxruntime-genai's names for the architectures, where they differ from GGUF's.
