@@ -74,13 +74,11 @@ struct ONNXWeightSources {
         let isNorm = role.hasSuffix("norm")
         switch node.opType {
         case "MatMul":
-            if let weight = floatInitializer(1) { return [("weight", .transposed(weight))] }
-            if let producer = node.input.count > 1 ? decoder.producer(of: node.input[1]) : nil,
-               decoder.graph.node[producer].opType == "Transpose",
-               let weight = decoder.graph.node[producer].input.first, initializers[weight] != nil {
-                return [("weight", .plain(weight))]
-            }
-            return []
+            // B as stored ([in, out]), widened by a Cast (f16 weights), or a Transpose of [out, in] rows.
+            guard node.input.count > 1, let (weight, through) = initializer(behind: node.input[1], through: ["Cast", "Transpose"],
+                                                                            decoder: decoder, initializers: initializers),
+                  [1, 10, 16].contains(initializers[weight]!.dataType) else { return [] }
+            return [("weight", through.contains("Transpose") ? .plain(weight) : .transposed(weight))]
         case "Gemm":
             // alpha · A·B + beta · C: only the plain product of a linear layer is a weight as it stands.
             let attributes = Dictionary(node.attribute.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
@@ -105,21 +103,27 @@ struct ONNXWeightSources {
         case "Gather" where role == "token_embd":
             return floatInitializer(0).map { [("weight", .plain($0))] } ?? []
         case "GatherBlockQuantized" where role == "token_embd":
-            guard let data = node.input.first.flatMap({ initializerBehindReshape($0, decoder: decoder, initializers: initializers) })
-            else { return [] }
+            guard let data = node.input.first.flatMap({
+                initializer(behind: $0, through: ["Reshape"], decoder: decoder, initializers: initializers)?.name
+            }) else { return [] }
             return [("weight", .gatherBlockQuantized(index, data: data))]
         default:
             return []
         }
     }
 
-    /// `name` if it is an initializer, or the initializer a Reshape makes it from.
-    private static func initializerBehindReshape(_ name: String, decoder: DecoderGraph,
-                                                 initializers: [String: Onnx_TensorProto]) -> String? {
-        if initializers[name] != nil { return name }
-        guard let producer = decoder.producer(of: name), decoder.graph.node[producer].opType == "Reshape",
-              let input = decoder.graph.node[producer].input.first, initializers[input] != nil else { return nil }
-        return input
+    /// The initializer `name` is, or is made from by a chain of the nodes `through` (at most one of each kind),
+    /// with the kinds passed.
+    private static func initializer(behind name: String, through kinds: Set<String>, decoder: DecoderGraph,
+                                    initializers: [String: Onnx_TensorProto]) -> (name: String, through: Set<String>)? {
+        var (current, passed) = (name, Set<String>())
+        while initializers[current] == nil {
+            guard let producer = decoder.producer(of: current), case let kind = decoder.graph.node[producer].opType,
+                  kinds.contains(kind), !passed.contains(kind), let input = decoder.graph.node[producer].input.first else { return nil }
+            passed.insert(kind)
+            current = input
+        }
+        return (current, passed)
     }
 
     /// The initializer holding a source's values (MatMulNBits: its packed B), to tell tied weights.
