@@ -385,3 +385,18 @@ def test_malformed_modelsurgery_metadata_is_one_line_naming_the_file(text, messa
     result = run("convert", path, tmp_path / "out.gguf")
     assert_clean_error(result, str(path))
     assert message in result.stderr and not (tmp_path / "out.gguf").exists()
+
+
+def test_a_head_equal_to_the_embeddings_is_tied(tmp_path):
+    """An exporter may write a tied head apart (MatMul B = the embedding table transposed): read, it is tied."""
+    path = tmp_path / "model.onnx"
+    model = onnx.load(str(FIXTURES["dynamo-llama"]))
+    weights = {t.name: t for t in model.graph.initializer}
+    head = next(n for n in model.graph.node if n.output[0] == "logits")
+    table = numpy_helper.to_array(weights["model.embed_tokens.weight"])
+    weights[head.input[1]].CopyFrom(numpy_helper.from_array(np.ascontiguousarray(table.T), head.input[1]))
+    onnx.save(model, str(path))
+    run_ok("convert", path, tmp_path / "out")
+    tensors = load_file(str(tmp_path / "out" / "model.safetensors"))
+    assert "lm_head.weight" not in tensors and np.array_equal(tensors["model.embed_tokens.weight"], table)
+    assert json.loads((tmp_path / "out" / "config.json").read_text()).get("tie_word_embeddings") is True

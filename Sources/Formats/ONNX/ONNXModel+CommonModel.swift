@@ -35,6 +35,7 @@ extension ONNXModel {
             let tensor = Tensor(name: entry.name, shape: entry.made.shape, type: entry.made.type, data: data, ordinal: ordinal)
             if let block = entry.block { blocks.add(tensor, toBlock: block) } else { globals.append(tensor) }
         }
+        Self.tieHead(&globals)
         let architecture = metadata["general.architecture"]?.string ?? ""
         // ONNX norms hold the multiplier itself (Gemma's +1 included), as llama.cpp's do.
         let llamaCpp = WeightLayout.shiftedNorms.contains(architecture) || facts.interleavedRope
@@ -60,6 +61,17 @@ extension ONNXModel {
             }
         }
         return made
+    }
+
+    /// Drops `output.weight` when it holds the embedding table's bytes: exporters may write a tied head apart
+    /// (modelsurgery's does), and GGUF and transformers both state tying by leaving it out.
+    private static func tieHead(_ globals: inout [Tensor]) {
+        guard let head = globals.firstIndex(where: { $0.name == "output.weight" }),
+              let embedding = globals.first(where: { $0.name == "token_embd.weight" }),
+              globals[head].type == embedding.type, globals[head].shape == embedding.shape, embedding.byteCount > 0,
+              memcmp(globals[head].data.buffer.baseAddress!, embedding.data.buffer.baseAddress!, embedding.byteCount) == 0
+        else { return }
+        globals.remove(at: head)
     }
 
     /// A fused role cut into its parts (`attn_qkv` into Q, K and V, `ffn_gate_up` into gate and up); others as they are.

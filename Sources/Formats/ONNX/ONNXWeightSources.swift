@@ -25,6 +25,8 @@ struct ONNXWeightSources {
     static let globalRoles = ["norm": "output_norm", "final_norm_layernorm": "output_norm", "lm_head": "output"]
     static let normOps: Set<String> = ["SimplifiedLayerNormalization", "RMSNormalization", "LayerNormalization"]
     static let skipNormOps: Set<String> = ["SkipSimplifiedLayerNormalization", "SkipLayerNormalization"]
+    /// The element types of weights read as they are (others are quantization data or constants).
+    static let floatTypes = Set([Onnx_TensorProto.DataType.float, .float16, .bfloat16].map { Int32($0.rawValue) })
 
     init(decoder: DecoderGraph) throws {
         let graph = decoder.graph
@@ -39,9 +41,14 @@ struct ONNXWeightSources {
             }
             if let block { blocks[block][role] = source } else { globals[role] = source }
         }
+        // Gemma puts a norm before and after each sub-layer: there post_attention_layernorm follows attention.
+        var blockRoles = DecoderGraph.moduleRoles
+        if graph.node.contains(where: { DecoderGraph.module(of: $0) == "pre_feedforward_layernorm" }) {
+            blockRoles["post_attention_layernorm"] = "post_attention_norm"
+        }
         for (index, node) in graph.node.enumerated() {
             let block = decoder.blockOfNode[index]
-            let roles = block == nil ? Self.globalRoles : DecoderGraph.moduleRoles
+            let roles = block == nil ? Self.globalRoles : blockRoles
             guard let module = DecoderGraph.module(of: node, among: roles), let role = roles[module] else { continue }
             for (part, source) in try Self.weights(of: node, index: index, role: role, decoder: decoder,
                                                    initializers: initializers) {
@@ -68,7 +75,7 @@ struct ONNXWeightSources {
                                 initializers: [String: Onnx_TensorProto]) throws -> [(String, Source)] {
         func floatInitializer(_ position: Int) -> String? {
             guard node.input.count > position, let tensor = initializers[node.input[position]],
-                  [1, 10, 16].contains(tensor.dataType), (ONNXElementType.elementCount(tensor.dims) ?? 0) > 1 else { return nil }
+                  floatTypes.contains(tensor.dataType), (ONNXElementType.elementCount(tensor.dims) ?? 0) > 1 else { return nil }
             return tensor.name
         }
         let isNorm = role.hasSuffix("norm")
@@ -77,7 +84,7 @@ struct ONNXWeightSources {
             // B as stored ([in, out]), widened by a Cast (f16 weights), or a Transpose of [out, in] rows.
             guard node.input.count > 1, let (weight, through) = initializer(behind: node.input[1], through: ["Cast", "Transpose"],
                                                                             decoder: decoder, initializers: initializers),
-                  [1, 10, 16].contains(initializers[weight]!.dataType) else { return [] }
+                  initializers[weight].map({ floatTypes.contains($0.dataType) }) == true else { return [] }
             return [("weight", through.contains("Transpose") ? .plain(weight) : .transposed(weight))]
         case "Gemm":
             // alpha · A·B + beta · C: only the plain product of a linear layer is a weight as it stands.
