@@ -125,7 +125,6 @@ struct ONNXMetadata {
         func count(_ value: Int?) -> MetadataValue? { value.flatMap(UInt32.init(exactly:)).map { .uint32($0) } }
         fill("block_count", .uint32(UInt32(model.blockCount)))
         fill("embedding_length", count(embeddingShape[0]))
-        fill("vocab_size", count(embeddingShape.last))
         let hidden = number("embedding_length") ?? embeddingShape[0]
         let headSize = number("attention.key_length") ?? facts.headSize ?? facts.rotaryDimensions
             ?? number("attention.head_count").map { hidden / max($0, 1) }
