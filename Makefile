@@ -139,7 +139,7 @@ bench: release $(VENV)/.interop $(SMOLLM2) $(ONNX_VENVS)
 # `make fuzz-gguf` one; FUZZ_FORK=1 keeps going after a crash. Not part of `make test`, whose FuzzRegressionTests
 # rerun the committed inputs of TestModels/fuzz-regressions/<target>/.
 FUZZ_BUILD := .build-fuzz
-FUZZ_TARGETS := gguf ggufForwardPass safetensors huggingFaceConfig huggingFaceTokenizer huggingFaceTokenizerConfig huggingFaceIndex
+FUZZ_TARGETS := gguf ggufForwardPass safetensors huggingFaceConfig huggingFaceTokenizer huggingFaceTokenizerConfig huggingFaceIndex onnxModel
 export FUZZ_BUILD
 export FUZZ_RUNS ?= 1000000
 export FUZZ_SECONDS ?= 600

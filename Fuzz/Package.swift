@@ -10,7 +10,7 @@ import PackageDescription
 // A path dependency's identity is its folder's name, which is the checkout's (not necessarily "modelsurgery").
 let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
 let targets = ["gguf", "ggufForwardPass", "safetensors", "huggingFaceConfig", "huggingFaceTokenizer", "huggingFaceTokenizerConfig",
-               "huggingFaceIndex"]
+               "huggingFaceIndex", "onnxModel"]
 
 let package = Package(
     name: "modelsurgery-fuzz",

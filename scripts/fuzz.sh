@@ -29,6 +29,7 @@ seeds() {
         huggingFaceTokenizer) find TestModels/hf TestModels/onnx -name tokenizer.json ;;
         huggingFaceTokenizerConfig) find TestModels/hf TestModels/onnx -name tokenizer_config.json ;;
         huggingFaceIndex) find TestModels/hf TestModels/safetensors -name model.safetensors.index.json ;;
+        onnxModel) find TestModels/onnx -name model.onnx ;;
         *) echo "unknown fuzz target '$1'" >&2; exit 2 ;;
     esac
     local regressions=${1/%ForwardPass/}

@@ -20,7 +20,7 @@ struct Convert: ParsableCommand {
         onnxruntime's quantizer does); embeddings and norms stay f32.
         """)
 
-    @Argument(help: "The model to read: a GGUF file (for a split one, its first shard) or a Hugging Face folder.")
+    @Argument(help: "The model to read: a GGUF file (for a split one, its first shard), a Hugging Face folder or an ONNX model.")
     var input: String
 
     @Argument(help: "Where to write: a GGUF file, a folder for safetensors, an .onnx file, or a folder for onnxruntime-genai (--to onnx).")
@@ -85,7 +85,7 @@ struct Convert: ParsableCommand {
 
     func run() throws {
         progressOptions.apply()
-        let model = try ModelFiles.read(input)
+        let model = try ModelFiles.read(input, output: output)
         if format == .onnx {
             let written = try ModelFiles.naming(input) {
                 try ModelFiles.write(model, to: output, as: .onnx, maxShardBytes: nil, onnx: onnxOptions, replacing: force)

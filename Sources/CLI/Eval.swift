@@ -18,7 +18,7 @@ struct Eval: ParsableCommand {
         first model's and how often they agree on the top token. Runs on the CPU, one block at a time.
         """)
 
-    @Argument(help: "The model(s): GGUF files (for a split model, its first shard) or Hugging Face folders.")
+    @Argument(help: "The model(s): GGUF files (for a split model, its first shard), Hugging Face folders or ONNX models.")
     var models: [String]
 
     @Option(help: "A text to score (UTF-8): perplexity, and with --compare the KL divergence from the first model.")

@@ -15,22 +15,35 @@ struct UsageError: Error, CustomStringConvertible {
 }
 
 enum ModelFiles {
-    /// A GGUF file (the first shard of a split one) or a Hugging Face model folder, whose tokenizer is read
-    /// only when `needsTokenizer` (a GGUF file's is in its metadata anyway).
-    static func read(_ path: String, needsTokenizer: Bool = true) throws -> Model {
+    /// A GGUF file (the first shard of a split one), a Hugging Face model folder or an ONNX model, whose
+    /// tokenizer is read only when `needsTokenizer` (a GGUF file's is in its metadata anyway). An ONNX model's
+    /// computed weights go to a scratch file beside `output` when one is given (see `scratchFolder(beside:)`).
+    static func read(_ path: String, needsTokenizer: Bool = true, output: String? = nil) throws -> Model {
         let url = URL(fileURLWithPath: path)
         guard FileManager.default.fileExists(atPath: path) else { throw UsageError(file: path, problem: "no such file") }
         if ONNXModel.isONNX(path) {
-            throw UsageError(file: path, problem: "an ONNX model can be inspected and pruned by block list (--layers, --keep); "
-                + "scoring, eval and convert read GGUF files and Hugging Face folders")
+            return try ONNXModel(path: path).commonModel(tokenizer: needsTokenizer, scratchFolder: output.flatMap(scratchFolder))
         }
         return HuggingFace.isModelFolder(path)
             ? try HuggingFace.readModel(at: url, tokenizer: needsTokenizer) : try GGUF.readModel(at: url)
     }
 
+    /// The folder an output goes to, for scratch files the size of the weights: it has room for them, which a
+    /// temporary folder in memory (tmpfs) may not. Nil when it does not exist yet (the temporary folder serves).
+    static func scratchFolder(beside output: String) -> URL? {
+        let folder = URL(fileURLWithPath: output).deletingLastPathComponent()
+        var isFolder: ObjCBool = false
+        return FileManager.default.fileExists(atPath: folder.path, isDirectory: &isFolder) && isFolder.boolValue ? folder : nil
+    }
+
     /// The engine and tokenizer for `model`; problems are reported against its file.
     static func engine(for model: Model, path: String) throws -> (Engine, any Tokenizer) {
-        try naming(path) { (try Engine(model: model), try Tokenizers.make(from: model.metadata)) }
+        let engine = try naming(path) { try Engine(model: model) }
+        guard model.metadata["tokenizer.ggml.model"] != nil else {
+            throw UsageError(file: path, problem: "has no tokenizer, which this command needs (for an ONNX model: put "
+                + "tokenizer.json and tokenizer_config.json beside it)")
+        }
+        return (engine, try naming(path) { try Tokenizers.make(from: model.metadata) })
     }
 
     /// Runs `body`, reporting engine and conversion errors (unsupported architecture, tensor type ...) against `file`.

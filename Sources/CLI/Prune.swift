@@ -91,22 +91,7 @@ struct Prune: ParsableCommand {
                                    inputFolder: model.origin.folder)
         }
         if subLayers.given { return try pruneSubLayers(model) }
-        var scoringRun: ScoringRun?
-        let removal: BlockRemoval
-        do {
-            if amount.given {
-                let run = try ScoringRun(model: model, path: input, options: scoring, amount: amount, criteria: [criterion])
-                guard let selection = run.selections.first else {
-                    throw UsageError(file: input, problem: "criterion \(criterion.rawValue) found no removable blocks")
-                }
-                scoringRun = run
-                removal = try BlockRemoval(removing: LayerSelection(indices: selection.removed), blockCount: model.blocks.count)
-            } else {
-                removal = try namedRemoval(blockCount: model.blocks.count)
-            }
-        } catch let error as SurgeryError {
-            throw UsageError(file: input, problem: error.description)
-        }
+        let (removal, scoringRun) = try chooseRemoval(blockCount: model.blocks.count) { model }
         var result = removal.apply(to: model)
         if let scoringRun { result = result.recordingScoring(criterion: criterion, run: scoringRun) }
         for warning in result.warnings {
@@ -128,20 +113,16 @@ struct Prune: ParsableCommand {
 }
 
 extension Prune {
-    /// ONNX models are pruned by the blocks named; scoring them comes with running them (ONNX conversion).
+    /// ONNX models keep their graph: scoring (with --ratio/--count) runs the model read as the common model,
+    /// and the blocks chosen go from the graph itself.
     func pruneONNX() throws {
-        guard !amount.given else {
-            throw UsageError(file: input, problem: "ONNX models cannot be scored yet: name the blocks with --layers or --keep")
-        }
         try OutputName.check(output, writing: "onnx", command: "prune")
         let model = try ONNXModel(path: input)
-        let removal: BlockRemoval
-        do {
-            removal = try namedRemoval(blockCount: model.blockCount)
-        } catch let error as SurgeryError {
-            throw UsageError(file: input, problem: error.description)
+        let (removal, scoringRun) = try chooseRemoval(blockCount: model.blockCount) {
+            try model.commonModel(scratchFolder: ModelFiles.scratchFolder(beside: output))
         }
-        let pruned = try model.removingBlocks(removal.removed)
+        var pruned = try model.removingBlocks(removal.removed)
+        if let scoringRun { pruned.setProperties(Self.scoringRecord(criterion: criterion, run: scoringRun).map { ($0, $1.description) }) }
         let progress = ProgressLine(label: "writing \(URL(fileURLWithPath: output).lastPathComponent)")
         let written = try pruned.write(to: output, replacing: force) { progress.update(done: $0, total: $1) }
         progress.finish()
@@ -149,8 +130,25 @@ extension Prune {
                                  removed: removal.removed, keptBlocks: pruned.blockCount,
                                  bytesBefore: model.byteCount, bytesAfter: pruned.byteCount,
                                  parametersBefore: model.parameterCount, parametersAfter: pruned.parameterCount,
-                                 warnings: [], criterion: nil, calibration: nil, reasons: [], refinement: nil, subLayers: nil)
+                                 warnings: [], criterion: scoringRun.map { _ in criterion.rawValue },
+                                 calibration: scoringRun?.calibration.source,
+                                 reasons: scoringRun.map { Self.reasons(removal.removed, $0) } ?? [],
+                                 refinement: scoringRun?.selections.first?.refinement, subLayers: nil)
         print(json ? try Format.json(report) : report.text)
+    }
+
+    /// The blocks to remove: chosen by scoring `model()` with --ratio/--count, else named with --layers/--keep.
+    func chooseRemoval(blockCount: Int, model: () throws -> Model) throws -> (BlockRemoval, ScoringRun?) {
+        do {
+            guard amount.given else { return (try namedRemoval(blockCount: blockCount), nil) }
+            let run = try ScoringRun(model: try model(), path: input, options: scoring, amount: amount, criteria: [criterion])
+            guard let selection = run.selections.first else {
+                throw UsageError(file: input, problem: "criterion \(criterion.rawValue) found no removable blocks")
+            }
+            return (try BlockRemoval(removing: LayerSelection(indices: selection.removed), blockCount: blockCount), run)
+        } catch let error as SurgeryError {
+            throw UsageError(file: input, problem: error.description)
+        }
     }
 
     /// The removal the user named with --layers or --keep.
@@ -171,18 +169,26 @@ extension Prune {
     }
 }
 
+extension Prune {
+    /// How scoring chose the blocks, as the output's provenance keys.
+    static func scoringRecord(criterion: Criterion, run: ScoringRun) -> [(key: String, value: MetadataValue)] {
+        var record: [(key: String, value: MetadataValue)] = [("modelsurgery.criterion", .string(MetadataString(criterion.rawValue)))]
+        if criterion == .simdiff { record.append(("modelsurgery.simdiff_lambda", .float32(Float(run.lambda)))) }
+        record.append(("modelsurgery.calibration", .string(MetadataString(run.calibration.source))))
+        record.append(("modelsurgery.calibration_tokens", .uint32(UInt32(run.calibration.tokenCount))))
+        if let refinement = run.selections.first?.refinement {
+            record.append(("modelsurgery.refine_evaluations", .uint32(UInt32(refinement.evaluations))))
+            record.append(("modelsurgery.calibration_nll", .float32(Float(refinement.calibrationNLL))))
+        }
+        return record
+    }
+}
+
 extension BlockRemoval.Result {
     /// Adds how the blocks were chosen to the output's provenance keys.
     func recordingScoring(criterion: Criterion, run: ScoringRun) -> BlockRemoval.Result {
         var model = model
-        model.metadata["modelsurgery.criterion"] = .string(MetadataString(criterion.rawValue))
-        if criterion == .simdiff { model.metadata["modelsurgery.simdiff_lambda"] = .float32(Float(run.lambda)) }
-        model.metadata["modelsurgery.calibration"] = .string(MetadataString(run.calibration.source))
-        model.metadata["modelsurgery.calibration_tokens"] = .uint32(UInt32(run.calibration.tokenCount))
-        if let refinement = run.selections.first?.refinement {
-            model.metadata["modelsurgery.refine_evaluations"] = .uint32(UInt32(refinement.evaluations))
-            model.metadata["modelsurgery.calibration_nll"] = .float32(Float(refinement.calibrationNLL))
-        }
+        for (key, value) in Prune.scoringRecord(criterion: criterion, run: run) { model.metadata[key] = value }
         return BlockRemoval.Result(model: model, warnings: warnings)
     }
 }

@@ -14,7 +14,7 @@ struct Score: ParsableCommand {
         \(ScoringOptions.refineFloorDescription), whichever is more.
         """)
 
-    @Argument(help: "The model: a GGUF file (for a split model, its first shard) or a Hugging Face folder.")
+    @Argument(help: "The model: a GGUF file (for a split model, its first shard), a Hugging Face folder or an ONNX model (a .onnx file or a folder with one).")
     var model: String
 
     @OptionGroup var scoring: ScoringOptions

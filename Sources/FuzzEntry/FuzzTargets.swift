@@ -20,6 +20,7 @@ public enum FuzzTargets {
         ("huggingFaceTokenizer", "huggingFaceTokenizer", huggingFaceTokenizer),
         ("huggingFaceTokenizerConfig", "huggingFaceTokenizerConfig", huggingFaceTokenizerConfig),
         ("huggingFaceIndex", "huggingFaceIndex", huggingFaceIndex),
+        ("onnxModel", "onnxModel", onnxModel),
     ]
 
     /// The input as the first shard of a split GGUF, beside TestModels/split's other two shards, so a header that
@@ -82,17 +83,33 @@ public enum FuzzTargets {
         huggingFace(replacing: "model.safetensors.index.json", of: "tiny-qwen2-hf", with: bytes)
     }
 
+    /// The input as model.onnx of TestModels/onnx/genai/qwen2/int4 (MatMulNBits, GatherBlockQuantized, fused
+    /// norms), beside its external data, genai_config.json and tokenizer, read into the common model and run.
+    public static func onnxModel(_ bytes: UnsafeRawBufferPointer) {
+        replacing("model.onnx", in: "onnx/genai/qwen2/int4", named: "genai-qwen2-int4", with: bytes) { folder in
+            try exercise(ONNXModel(path: folder.path).commonModel(), forwardPass: true)
+        }
+    }
+
     /// A scratch copy of a valid folder with one file replaced by the input, read as the CLI reads a folder.
     static func huggingFace(replacing file: String, of fixture: String, with bytes: UnsafeRawBufferPointer) {
+        replacing(file, in: "hf/\(fixture)", named: fixture, with: bytes) { folder in
+            try exercise(HuggingFace.readModel(at: folder), forwardPass: false)
+        }
+    }
+
+    /// `read` on a scratch copy (named `name`) of the folder `fixture` of TestModels/ with `file` replaced by the input.
+    private static func replacing(_ file: String, in fixture: String, named name: String, with bytes: UnsafeRawBufferPointer,
+                                  read: (URL) throws -> Void) {
         serialized {
-            let folder = try Scratch.folder("\(fixture)-\(file)") { folder in
-                let source = Scratch.testModel("hf/\(fixture)")
+            let folder = try Scratch.folder("\(name)-\(file)") { folder in
+                let source = Scratch.testModel(fixture)
                 for name in try FileManager.default.contentsOfDirectory(atPath: source.path) {
                     try Scratch.copy(source.appendingPathComponent(name), to: folder.appendingPathComponent(name))
                 }
             }
             try Scratch.write(bytes, to: folder.appendingPathComponent(file))
-            try exercise(HuggingFace.readModel(at: folder), forwardPass: false)
+            try read(folder)
         }
     }
 

@@ -15,11 +15,16 @@ public final class MappedFile: @unchecked Sendable {
 
     public var path: String { url.path }
 
-    public init(url: URL) throws {
-        self.url = url
+    public convenience init(url: URL) throws {
         // Non-blocking, so a FIFO named as a model is refused below instead of waiting for a writer forever.
         let fd = open(url.path, O_RDONLY | O_NONBLOCK)
         guard fd >= 0 else { throw FileAccessError(path: url.path, problem: String(cString: strerror(errno))) }
+        try self.init(descriptor: fd, url: url)
+    }
+
+    /// Maps the regular file open as `fd`, which the mapping then owns (and closes, also on failure).
+    init(descriptor fd: Int32, url: URL) throws {
+        self.url = url
         var info = stat()
         guard fstat(fd, &info) == 0 else {
             let problem = String(cString: strerror(errno))

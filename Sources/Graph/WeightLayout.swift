@@ -10,7 +10,7 @@ public enum WeightLayout: String, Sendable {
     /// Architectures whose Q/K rows llama.cpp permutes (its `LlamaModel` converter family).
     static let permutedQueryKey: Set<String> = ["llama", "mistral"]
     /// Architectures whose norm weights llama.cpp shifts by one.
-    static let shiftedNorms: Set<String> = ["gemma", "gemma2", "gemma3"]
+    public static let shiftedNorms: Set<String> = ["gemma", "gemma2", "gemma3"]
 
     /// The row length `convert` takes for a tensor of `shape`: its innermost dimension, 1 for a vector (a bias).
     public static func rowLength(of shape: [Int]) -> Int { shape.count > 1 ? shape[0] : 1 }

@@ -11,23 +11,8 @@ import TestSupport
 /// decoder layers deleted, which onnxruntime reproduces from the ONNX exports we prune within 1e-4
 /// (Tests/interop/test_onnx.py). Here our engine runs the folder and the GGUF we convert it to, pruned alike.
 struct CrossFormatTests {
-    nonisolated(unsafe) static let golden = try! NumpyArchive(url: Repository.testModel("onnx/golden.npz"))
-    static let ids = [1, 17, 42, 99, 123, 250]
-
     static func expectReferenceLogits(of model: Model, removal: String, form: String) throws {
-        let pruned = try BlockRemoval(removing: LayerSelection(parsing: removal), blockCount: model.blocks.count)
-            .apply(to: model).model
-        let engine = try Engine(model: pruned)
-        var states = try engine.embed([ids])
-        for block in 0 ..< engine.blockCount { try engine.runBlock(block, on: &states) }
-        let reference = try #require(golden["dynamo-llama/prefill/\(removal)"])
-        let vocabulary = reference.shape[1]
-        var worst: Float = 0
-        try engine.forEachLogits(of: states, rows: Array(ids.indices)) { row, logits in
-            for (column, value) in logits.enumerated() {
-                worst = max(worst, abs(value - reference.values[row * vocabulary + column]))
-            }
-        }
+        let worst = try ONNXEngineTests.worstDifference(model, fixture: "dynamo-llama", removal: removal)
         #expect(worst < 1e-4, "\(form) without blocks \(removal): logits differ by up to \(worst)")
     }
 

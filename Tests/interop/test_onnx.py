@@ -269,17 +269,6 @@ def test_block_out_of_range_is_refused(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_scoring_an_onnx_model_is_refused_with_a_reason(tmp_path):
-    result = run("prune", FIXTURES["dynamo-qwen2"], tmp_path / "out.onnx", "--count", "1")
-    assert_clean_error(result, "--layers")
-    for command in (["score"], ["eval", "--text", str(MODELS.parent / "data" / "held-out.txt")], ["convert"]):
-        target = [] if command[0] != "convert" else [tmp_path / "out.gguf"]
-        result = run(command[0], FIXTURES["genai-llama-fp32"], *target, *command[1:])
-        assert_clean_error(result, str(FIXTURES["genai-llama-fp32"]))
-        assert "ONNX" in result.stderr
-    assert list(tmp_path.iterdir()) == []
-
-
 def test_convert_writes_onnx_from_a_hugging_face_folder(tmp_path):
     """convert exports .onnx outputs (test_onnx_export.py checks what they compute)."""
     run_ok("convert", FIXTURES["genai-llama-fp32"].parent.parent.parent / "hf" / "llama", tmp_path / "x.onnx")

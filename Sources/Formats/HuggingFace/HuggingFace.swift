@@ -77,7 +77,7 @@ public enum HuggingFace {
     }
 
     /// The tokenizer.* keys from the folder's tokenizer files, when it has them.
-    private static func tokenizerMetadata(in folder: URL, config: JSONValue,
+    static func tokenizerMetadata(in folder: URL, config: JSONValue,
                                           embeddingRows: Int?) throws -> [(key: String, value: MetadataValue)] {
         func file(_ name: String) -> URL? {
             let url = folder.appendingPathComponent(name)
@@ -127,7 +127,10 @@ public enum HuggingFace {
             let dtype = dtypeName ?? tensors.first { $0.shape.count == 2 }.map { torchName(of: $0.type) } ?? "float32"
             let config = try HuggingFaceConfig.config(for: model, dtype: dtype)
             try JSONFile.write(config, to: output.url(for: configFileName))
-            for (name, contents) in try HuggingFaceTokenizer.files(from: model.metadata, file: folder.path) {
+            // A model without a tokenizer (a bare ONNX graph) gets no tokenizer files.
+            let tokenizerFiles = model.metadata["tokenizer.ggml.model"] == nil ? []
+                : try HuggingFaceTokenizer.files(from: model.metadata, file: folder.path)
+            for (name, contents) in tokenizerFiles {
                 try JSONFile.write(contents, to: output.url(for: name))
             }
             try JSONFile.write(generationConfig(for: model), to: output.url(for: "generation_config.json"))

@@ -26,13 +26,13 @@ extension DecoderGraph {
         return roles
     }
 
-    /// The innermost known module of a node: from its name (`/model/layers.3/self_attn/q_proj/MatMul`), else
-    /// from torch's scopes (`model.layers.3.self_attn.q_proj`).
-    static func module(of node: Onnx_NodeProto) -> String? {
+    /// The innermost module of a node that `roles` knows: from its name (`/model/layers.3/self_attn/q_proj/MatMul`),
+    /// else from torch's scopes (`model.layers.3.self_attn.q_proj`).
+    static func module(of node: Onnx_NodeProto, among roles: [String: String] = moduleRoles) -> String? {
         let scopes = node.metadataProps.first { $0.key == "pkg.torch.onnx.name_scopes" }?.value ?? ""
         for text in [node.name, scopes] {
             let parts = text.split { "/.'[], ".contains($0) }.map(String.init)
-            if let known = parts.last(where: { moduleRoles[$0] != nil }) { return known }
+            if let known = parts.last(where: { roles[$0] != nil }) { return known }
         }
         return nil
     }

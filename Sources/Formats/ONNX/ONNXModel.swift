@@ -86,8 +86,12 @@ public struct ONNXModel {
     }
 
     private mutating func recordProvenance(_ record: RemovalProvenance) {
-        let entries = [(RemovalProvenance.originalBlockCountKey, String(record.originalBlockCount)),
-                       (RemovalProvenance.removedBlocksKey, JSONValue.array(record.removedBlocks.map { .integer($0) }).serialized())]
+        setProperties([(RemovalProvenance.originalBlockCountKey, String(record.originalBlockCount)),
+                       (RemovalProvenance.removedBlocksKey, JSONValue.array(record.removedBlocks.map { .integer($0) }).serialized())])
+    }
+
+    /// Sets entries of the model's metadata_props, replacing those of the same keys.
+    public mutating func setProperties(_ entries: [(key: String, value: String)]) {
         for (key, value) in entries {
             source.model.metadataProps.removeAll { $0.key == key }
             var entry = Onnx_StringStringEntryProto()
