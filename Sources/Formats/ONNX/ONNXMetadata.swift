@@ -6,7 +6,7 @@ import Graph
 /// genai_config.json (onnxruntime-genai), or the graph alone. What the graph states (weight shapes, head counts,
 /// epsilon, RoPE base) then fills whatever the chosen source left out.
 struct ONNXMetadata {
-    static let propertyKey = "modelsurgery.metadata"
+    static let propertyKey = ONNXExport.metadataKey
 
     let model: ONNXModel
     let facts: ONNXGraphFacts
