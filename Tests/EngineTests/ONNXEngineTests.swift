@@ -9,8 +9,8 @@ import TestSupport
 /// The ONNX exports of TestModels/onnx (torch dynamo, optimum, onnxruntime-genai) read into the common model
 /// and run by our engine give transformers' logits (golden.npz, TestModels/onnx/README.md), whole and with
 /// blocks removed from the common model. The int4 fixtures' goldens come from onnxruntime with int8
-/// activations (accuracy_level 4), so they are compared in Tests/interop/test_onnx_read.py instead, against
-/// onnxruntime with float activations.
+/// activations (accuracy_level 4), so the int4 exports are compared with onnxruntime run with float
+/// activations instead (Tests/interop/onnxruntime_logits.py).
 struct ONNXEngineTests {
     static let folder = Repository.testModel("onnx")
     nonisolated(unsafe) static let golden = try! NumpyArchive(url: folder.appendingPathComponent("golden.npz"))
@@ -52,6 +52,37 @@ struct ONNXEngineTests {
             #expect(worst < 1e-4, "\(fixture) without blocks \(removal): logits differ by up to \(worst)")
             print("\(fixture) \(removal): max |Δlogit| \(worst)")
         }
+    }
+
+    /// onnxruntime's logits for `ids` from the fixture's model file, every MatMulNBits with float activations.
+    static func onnxruntimeLogits(_ fixture: String) throws -> [[Float]] {
+        let path = try #require(fixtures[fixture]?["path"] as? String)
+        let process = Process()
+        process.executableURL = try Repository.python()
+        process.arguments = [Repository.url("Tests/interop/onnxruntime_logits.py").path,
+                             folder.appendingPathComponent(path).path] + ids.map(String.init)
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        try #require(process.terminationStatus == 0, "onnxruntime_logits.py failed on \(fixture)")
+        return try JSONDecoder().decode([[Float]].self, from: data)
+    }
+
+    @Test(arguments: ["genai-llama-int4", "genai-qwen2-int4"])
+    func int4ExportsGiveOnnxruntimesLogits(fixture: String) throws {
+        let reference = try Self.onnxruntimeLogits(fixture)
+        let engine = try Engine(model: try Self.read(fixture))
+        var states = try engine.embed([Self.ids])
+        for block in 0 ..< engine.blockCount { try engine.runBlock(block, on: &states) }
+        var worst: Float = 0
+        try engine.forEachLogits(of: states, rows: Array(Self.ids.indices)) { row, logits in
+            #expect(logits.count == reference[row].count)
+            for (ours, theirs) in zip(logits, reference[row]) { worst = max(worst, abs(ours - theirs)) }
+        }
+        #expect(worst < 1e-4, "\(fixture): logits differ from onnxruntime's by up to \(worst)")
+        print("\(fixture) against onnxruntime (float activations): max |Δlogit| \(worst)")
     }
 
     /// What each export states about itself reaches the metadata: rotate-half RoPE is transformers' layout.
