@@ -21,7 +21,8 @@ extension DecoderExport {
             let (packed, scales) = try blockQuantized(weight, name: name, graph: &graph)
             product = graph.apply("MatMulNBits", [input, packed, scales], name: "\(node)/MatMulNBits", domain: "com.microsoft",
                                   attributes: [.int("K", inputs), .int("N", outputs), .int("bits", 4),
-                                               .int("block_size", MatMulNBitsEncoder.blockSize)])
+                                               .int("block_size", MatMulNBitsEncoder.blockSize),
+                                               .int("accuracy_level", MatMulNBitsEncoder.accuracyLevel)])
         case .f16:
             let stored = try transposedMatrix(weight, name: name, type: .f16, graph: &graph)
             let widened = graph.apply("Cast", [stored], name: "\(node)/Cast", attributes: [.int("to", Int(Onnx_TensorProto.DataType.float.rawValue))])
