@@ -54,25 +54,10 @@ struct ONNXEngineTests {
         }
     }
 
-    /// onnxruntime's logits for `ids` from the fixture's model file, every MatMulNBits with float activations.
-    static func onnxruntimeLogits(_ fixture: String) throws -> [[Float]] {
-        let path = try #require(fixtures[fixture]?["path"] as? String)
-        let process = Process()
-        process.executableURL = try Repository.python()
-        process.arguments = [Repository.url("Tests/interop/onnxruntime_logits.py").path,
-                             folder.appendingPathComponent(path).path] + ids.map(String.init)
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        try #require(process.terminationStatus == 0, "onnxruntime_logits.py failed on \(fixture)")
-        return try JSONDecoder().decode([[Float]].self, from: data)
-    }
-
     @Test(arguments: ["genai-llama-int4", "genai-qwen2-int4"])
     func int4ExportsGiveOnnxruntimesLogits(fixture: String) throws {
-        let reference = try Self.onnxruntimeLogits(fixture)
+        let path = try #require(Self.fixtures[fixture]?["path"] as? String)
+        let reference = try ONNXRuntime.logits(of: Self.folder.appendingPathComponent(path), ids: Self.ids)
         let engine = try Engine(model: try Self.read(fixture))
         var states = try engine.embed([Self.ids])
         for block in 0 ..< engine.blockCount { try engine.runBlock(block, on: &states) }
