@@ -49,7 +49,8 @@ install: release
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(RELEASE_BIN) $(DESTDIR)$(PREFIX)/bin/modelsurgery
 
-test-swift: system-deps models $(VENV)/.base
+# The Swift tests run reference libraries too (onnxruntime on ONNX models, tokenizers), through MODELSURGERY_PYTHON.
+test-swift: system-deps models $(VENV)/.interop
 	MODELSURGERY_PYTHON=$(abspath $(PY)) swift test
 
 # Our outputs read back by the reference gguf reader, and real models loaded by llama.cpp.
