@@ -45,7 +45,7 @@ public struct Model: Sendable {
     }
 
     /// Arrays of a fixed length that only look per-block when the block count happens to match.
-    private static let fixedLengthArrays: Set<String> = ["rope.dimension_sections"]
+    public static let fixedLengthArrays: Set<String> = ["rope.dimension_sections"]
 
     public func attributes(ofBlock index: Int) -> [(key: String, value: MetadataValue)] {
         perBlockKeys.compactMap { key in metadata[key]?.array.map { (key, $0[index]) } }

@@ -12,7 +12,7 @@ import pytest
 
 import gguf
 
-from support import MODELS, run_ok
+from support import MODELS, block_of, expected_prune, read, run_ok
 
 GGUFS = ["tiny-llama.gguf", "tiny-qwen2.gguf", "tiny-qwen3.gguf", "tiny-gemma3.gguf"]
 # qwen2 ties its embeddings; gemma3's bf16 weights travel as f32 and come back as bf16 with --dtype bf16.
@@ -93,3 +93,25 @@ def test_folder_onnx_folder_keeps_every_tensor(name, dtype, tmp_path):
     for field in ("model_type", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "hidden_size",
                   "intermediate_size", "rms_norm_eps", "rope_theta", "vocab_size"):
         assert back_config.get(field) == config.get(field), field
+
+
+@pytest.mark.parametrize("name", ["tiny-qwen2.gguf", "tiny-gemma3.gguf"])
+def test_pruned_export_reads_as_the_pruned_model(name, tmp_path):
+    """Pruning our export by block list keeps modelsurgery.metadata in line (block count, per-block arrays: tiny
+    qwen2 has per-layer head counts), so the pruned ONNX converts to the GGUF a GGUF prune would have given."""
+    source = MODELS / name
+    run_ok("convert", source, tmp_path / "onnx", "--to", "onnx")
+    run_ok("prune", tmp_path / "onnx", tmp_path / "pruned", "--layers", "1")
+    run_ok("convert", tmp_path / "pruned", tmp_path / "back.gguf")
+    keys_expected, tensors_expected = expected_prune(read(source), {1})
+    back_keys = keys(tmp_path / "back.gguf")
+    arch = back_keys["general.architecture"]
+    for key, _, value in keys_expected:
+        if key.startswith(arch + "."):
+            assert back_keys.get(key) == value, key
+    before, after = tensors(source), tensors(tmp_path / "back.gguf")
+    assert sorted(after) == sorted(t.name for t in tensors_expected)
+    renamed = {t.name: old.name for t, old in zip(tensors_expected, [t for t in read(source).tensors
+                                                                     if block_of(t.name) != 1])}
+    for tensor, (_, values) in after.items():
+        assert np.array_equal(values.view(np.uint32), before[renamed[tensor]][1].view(np.uint32)), tensor

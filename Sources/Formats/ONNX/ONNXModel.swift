@@ -72,8 +72,26 @@ public struct ONNXModel {
         })
         pruned.recordProvenance(RemovalProvenance.after(removing: removed, blockCount: blockCount, earlier: provenance))
         let gone = Set(removed)
+        pruned.removeBlocksFromExportedMetadata(gone, blockCount: blockCount)
         pruned.keptSourceBlocks = keptSourceBlocks.indices.filter { !gone.contains($0) }.map { keptSourceBlocks[$0] }
         return pruned
+    }
+
+    /// Our exporter's `modelsurgery.metadata` without the `gone` blocks: the block count, and each per-block array
+    /// without their entries (the reader prefers it to the graph, so it must describe the pruned model).
+    private mutating func removeBlocksFromExportedMetadata(_ gone: Set<Int>, blockCount: Int) {
+        guard let property = source.model.metadataProps.last(where: { $0.key == ONNXExport.metadataKey }),
+              case .object(let entries)? = try? JSONValue.parse(Array(property.value.utf8)),
+              let architecture = entries.first(where: { $0.key == "general.architecture" })?.value.string else { return }
+        let prefix = architecture + "."
+        let updated = entries.map { key, value -> (key: String, value: JSONValue) in
+            guard key.hasPrefix(prefix) else { return (key, value) }
+            if key == prefix + "block_count" { return (key, .integer(blockCount - gone.count)) }
+            guard let array = value.array, array.count == blockCount,
+                  !Model.fixedLengthArrays.contains(String(key.dropFirst(prefix.count))) else { return (key, value) }
+            return (key, .array(array.indices.filter { !gone.contains($0) }.map { array[$0] }))
+        }
+        setProperties([(ONNXExport.metadataKey, JSONValue.object(updated).serialized(.compact))])
     }
 
     /// The record of earlier surgery in the model's metadata_props.
