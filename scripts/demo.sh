@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make demo: the main job end to end on SmolLM2-135M: inspect, score, prune a quarter of the blocks (and the
-# same blocks with linear recovery), show llama.cpp loading and running the files, write a Hugging Face folder,
-# and end with the side-by-side comparison a user decides on: perplexity, KL, task accuracy, speed.
+# same blocks with linear recovery), show llama.cpp loading and running the files, write a Hugging Face folder
+# and an ONNX folder (onnxruntime-genai generates from it), and end with the side-by-side comparison a user
+# decides on: perplexity, KL, task accuracy, speed.
 set -euo pipefail
 model=$1
 out=demo-out
@@ -33,6 +34,12 @@ step "modelsurgery convert $pruned $folder --dtype bf16   (a Hugging Face folder
 "$MODELSURGERY" convert "$pruned" "$folder" --dtype bf16 --force
 ls -l "$folder"
 "$MODELSURGERY" eval "$folder" --text "$text" --ctx 128
+onnx="$out/$(basename "$pruned" .gguf)-onnx"
+step "modelsurgery convert $pruned $onnx --to onnx   (an ONNX decoder folder: onnxruntime, onnxruntime-genai)"
+"$MODELSURGERY" convert "$pruned" "$onnx" --to onnx --force
+ls -l "$onnx"
+"$MODELSURGERY" eval "$onnx" --text "$text" --ctx 128
+"$PY" scripts/genai_generate.py "$onnx" "The capital of France is" 24
 echo
 echo "scores plot: $out/scores.svg"
 
