@@ -20,7 +20,7 @@ public final class ScratchFile {
         guard fd >= 0 else {
             throw FileAccessError(path: folder.path, problem: "cannot make a scratch file: \(String(cString: strerror(errno)))")
         }
-        let path = String(cString: template)
+        let path = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         unlink(path)
         descriptor = fd
         url = URL(fileURLWithPath: path)
