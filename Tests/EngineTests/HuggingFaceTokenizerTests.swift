@@ -27,23 +27,14 @@ struct HuggingFaceTokenizerTests {
     /// (a Python with `tokenizers`, which `make test` sets); without it the test fails.
     @Test(arguments: Golden.caseNames)
     func huggingFaceEncodesLikeLlamaCpp(case name: String) throws {
-        let python = try Repository.python()
         let (_, files) = try Self.files(forCase: name)
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("modelsurgery-hf-tokenizer-\(name)-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         for (fileName, contents) in files { try Data(contents).write(to: folder.appendingPathComponent(fileName)) }
 
-        let process = Process()
-        process.executableURL = python
-        process.arguments = [Repository.url("Tests/interop/hf_tokenizer_ids.py").path, folder.path,
-                             Repository.testModel("tokenizer-golden.json").path]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        try #require(process.terminationStatus == 0, "\(python.path) failed on \(name)")
+        let data = try Repository.runPython("Tests/interop/hf_tokenizer_ids.py",
+                                            [folder.path, Repository.testModel("tokenizer-golden.json").path])
         let found = try JSONDecoder().decode([[Int]].self, from: data)
 
         let expected = try #require(Golden.golden.cases[name]).ids

@@ -37,15 +37,7 @@ struct ONNXExportEngineTests {
 /// float activations), one row per id.
 enum ONNXRuntime {
     static func logits(of model: URL, ids: [Int]) throws -> [[Float]] {
-        let process = Process()
-        process.executableURL = try Repository.python()
-        process.arguments = [Repository.url("Tests/interop/onnxruntime_logits.py").path, model.path] + ids.map(String.init)
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        try #require(process.terminationStatus == 0, "onnxruntime_logits.py failed on \(model.path)")
-        return try JSONDecoder().decode([[Float]].self, from: data)
+        let output = try Repository.runPython("Tests/interop/onnxruntime_logits.py", [model.path] + ids.map(String.init))
+        return try JSONDecoder().decode([[Float]].self, from: output)
     }
 }

@@ -39,12 +39,36 @@ public enum Repository {
         return try existing(URL(fileURLWithPath: path), fetchedBy: "make test")
     }
 
+    /// What the repository's Python `script` (a path relative to the root) prints for `arguments`, run by
+    /// `python()`; a failing run is an error naming the script.
+    public static func runPython(_ script: String, _ arguments: [String]) throws -> Data {
+        let process = Process()
+        process.executableURL = try python()
+        process.arguments = [url(script).path] + arguments
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw ScriptFailure(script: script, status: process.terminationStatus)
+        }
+        return data
+    }
+
     /// A new empty folder under the system's temporary folder.
     public static func temporaryDirectory() throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("modelsurgery-tests-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
     }
+}
+
+/// A reference script that exited with a failure (its stderr shows in the test's output).
+public struct ScriptFailure: Error, CustomStringConvertible {
+    public let script: String
+    public let status: Int32
+    public var description: String { "\(script) exited with status \(status)" }
 }
 
 /// Something a test needs that this machine lacks: the test fails and says how to get it.
