@@ -8,7 +8,7 @@ public enum WeightLayout: String, Sendable {
     case transformers
 
     /// Architectures whose Q/K rows llama.cpp permutes (its `LlamaModel` converter family).
-    static let permutedQueryKey: Set<String> = ["llama", "mistral"]
+    public static let permutedQueryKey: Set<String> = ["llama", "mistral"]
     /// Architectures whose norm weights llama.cpp shifts by one.
     public static let shiftedNorms: Set<String> = ["gemma", "gemma2", "gemma3"]
 

@@ -75,16 +75,18 @@ extension DecoderExport {
     private func blockQuantized(_ tensor: Tensor, name: String, graph: inout ONNXGraphBuilder) throws -> (String, String) {
         let (inputs, outputs) = (tensor.shape[0], tensor.shape[1])
         let blocks = inputs / MatMulNBitsEncoder.blockSize
-        let encode = { () throws -> (packed: [UInt8], scales: [Float]) in
+        let encoded = EncodedOnce {
             tensor.type == .q4_0 ? MatMulNBitsEncoder.repackQ4_0(tensor.data.buffer) : MatMulNBitsEncoder.quantize(try self.floats(of: tensor))
         }
         let packedBytes = try checkedByteCount(outputs * blocks, MatMulNBitsEncoder.bytesPerBlock, name: name)
         let packed = graph.initializer(name, type: .uint8, dims: [outputs, blocks, MatMulNBitsEncoder.bytesPerBlock],
-                                       payload: .produced(byteCount: packedBytes) { append in try encode().packed.withUnsafeBytes(append) })
+                                       payload: .produced(byteCount: packedBytes) { append in
+                                           try encoded.take(\.packed).withUnsafeBytes(append)
+                                       })
         let scalesName = String(name.dropLast("weight".count)) + "scales"
         let scales = graph.initializer(scalesName, type: .float, dims: [outputs * blocks],
                                        payload: .produced(byteCount: outputs * blocks * 4) { append in
-                                           try encode().scales.withUnsafeBytes(append)
+                                           try encoded.take(\.scales).withUnsafeBytes(append)
                                        })
         return (packed, scales)
     }
@@ -104,5 +106,22 @@ extension DecoderExport {
         let (bytes, overflow) = count.multipliedReportingOverflow(by: bytesPerElement)
         guard !overflow else { throw FormatError.onnx(file: model.sourcePath, problem: "tensor '\(name)' is too large") }
         return bytes
+    }
+}
+
+/// A matrix's MatMulNBits encoding, made once for its two initializers (packed weight, scales) and dropped once
+/// both have been written.
+private final class EncodedOnce {
+    private let encode: () throws -> (packed: [UInt8], scales: [Float])
+    private var encoded: (packed: [UInt8], scales: [Float])?
+    private var parts = 0
+
+    init(_ encode: @escaping () throws -> (packed: [UInt8], scales: [Float])) { self.encode = encode }
+
+    func take<Part>(_ part: KeyPath<(packed: [UInt8], scales: [Float]), Part>) throws -> Part {
+        let value = try encoded ?? encode()
+        parts += 1
+        encoded = parts < 2 ? value : nil
+        return value[keyPath: part]
     }
 }

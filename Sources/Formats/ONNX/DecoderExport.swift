@@ -105,18 +105,19 @@ struct DecoderExport {
 /// How a supported architecture's decoder differs from llama's (the engine's `Architecture` switches).
 struct Family {
     let name: String
-    /// llama.cpp permutes this family's Q/K rows into adjacent pairs when it writes GGUF.
-    let permutesQueryKey: Bool
     let geluActivation: Bool
     let scalesEmbeddings: Bool
     let postNorms: Bool
 
+    /// llama.cpp permutes this family's Q/K rows into adjacent pairs when it writes GGUF.
+    var permutesQueryKey: Bool { WeightLayout.permutedQueryKey.contains(name) }
+
     static let all: [Family] = [
-        Family(name: "llama", permutesQueryKey: true, geluActivation: false, scalesEmbeddings: false, postNorms: false),
-        Family(name: "mistral", permutesQueryKey: true, geluActivation: false, scalesEmbeddings: false, postNorms: false),
-        Family(name: "qwen2", permutesQueryKey: false, geluActivation: false, scalesEmbeddings: false, postNorms: false),
-        Family(name: "qwen3", permutesQueryKey: false, geluActivation: false, scalesEmbeddings: false, postNorms: false),
-        Family(name: "gemma3", permutesQueryKey: false, geluActivation: true, scalesEmbeddings: true, postNorms: true),
+        Family(name: "llama", geluActivation: false, scalesEmbeddings: false, postNorms: false),
+        Family(name: "mistral", geluActivation: false, scalesEmbeddings: false, postNorms: false),
+        Family(name: "qwen2", geluActivation: false, scalesEmbeddings: false, postNorms: false),
+        Family(name: "qwen3", geluActivation: false, scalesEmbeddings: false, postNorms: false),
+        Family(name: "gemma3", geluActivation: true, scalesEmbeddings: true, postNorms: true),
     ]
 
     static func named(_ name: String, file: String) throws -> Family {
